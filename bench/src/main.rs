@@ -1,0 +1,114 @@
+//! `weir-bench`: writes weir's benchmark data sets to standard output.
+//!
+//! ```text
+//! weir-bench gen tsbs-cpu [--hosts 100] [--hours 24] [--seed 1] > cpu.lp
+//! weir-bench gen mixed [--lines 100000] [--seed 1] | curl --data-binary @- …
+//! ```
+
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use weir_bench::mixed::mixed_corpus;
+use weir_bench::tsbs::CpuOnly;
+
+/// Points generated per batch when streaming the TSBS data set (about 3.5 MB).
+const TSBS_BATCH_POINTS: usize = 10_000;
+
+/// Generates the data sets that weir's benchmarks load, as line protocol.
+#[derive(Debug, Parser)]
+#[command(name = "weir-bench", version)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a data set as line protocol (nanosecond timestamps) to standard output.
+    Gen {
+        /// Which data set.
+        #[command(subcommand)]
+        data: DataSet,
+    },
+}
+
+/// The data sets `gen` can write.
+#[derive(Debug, Subcommand)]
+enum DataSet {
+    /// TSBS "devops cpu-only": one `cpu` point per host every 10 s from 2016-01-01.
+    TsbsCpu {
+        /// Number of simulated hosts.
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        /// Hours of data (360 points per host and hour).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Seed of the random generator; the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// A corpus that uses all of line protocol: escapes, every value type, strings with line breaks.
+    Mixed {
+        /// Number of points (a point may span several lines through line breaks inside strings).
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+        /// Seed of the random generator; the same seed gives the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`weir-bench gen … | head`): that is its choice, not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Carries out the command line.
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let stdout = io::stdout().lock();
+    let mut out = BufWriter::with_capacity(1 << 20, stdout);
+    match cli.command {
+        Command::Gen { data } => match data {
+            DataSet::TsbsCpu { hosts, hours, seed } => {
+                write_tsbs(&mut out, CpuOnly::new(hosts, hours, seed))?
+            }
+            DataSet::Mixed { lines, seed } => out
+                .write_all(&mixed_corpus(lines, seed))
+                .context("writing to standard output")?,
+        },
+    }
+    out.flush().context("writing to standard output")
+}
+
+/// Streams the TSBS data set to `out` in batches.
+fn write_tsbs(out: &mut impl Write, config: CpuOnly) -> anyhow::Result<()> {
+    let mut stream = config.stream();
+    let mut batch = Vec::new();
+    while stream.write_points(&mut batch, TSBS_BATCH_POINTS) > 0 {
+        out.write_all(&batch)
+            .context("writing to standard output")?;
+        batch.clear();
+    }
+    Ok(())
+}
+
+/// Whether `e` comes from writing to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

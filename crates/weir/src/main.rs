@@ -1,0 +1,74 @@
+//! `weir`, the one binary: parses the command line and hands each
+//! subcommand to the crate that does its work. No logic lives here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Network-performance telemetry: collect measurements from many vantage
+/// points, keep every raw measurement, answer questions about their
+/// distributions.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Arguments of a subcommand that is not built yet; accepted so that the
+/// user sees "not implemented yet" rather than an argument error.
+#[derive(Debug, clap::Args)]
+struct Planned {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: InfluxDB-compatible writes, storage and SQL queries (planned).
+    Server(Planned),
+    /// Collect host, interface and probe measurements and deliver them (planned).
+    Agent(Planned),
+    /// Monitor an interface's rate and the risk of overload (planned).
+    Ratemon(Planned),
+    /// Measure downloads and echo round trips, OnionPerf style (planned).
+    Probe(Planned),
+    /// Serve the targets that `weir probe` measures (planned).
+    Perfd(Planned),
+    /// A metered SOCKS5 / HTTP CONNECT relay (planned).
+    Relay(Planned),
+    /// Ask a weir server a SQL question (planned).
+    Query(Planned),
+    /// Create and manage access tokens (planned).
+    Token(Planned),
+    /// Server, local agent and self-probes in one process: the first run (planned).
+    Up(Planned),
+}
+
+impl Command {
+    /// The subcommand's name as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Server(_) => "server",
+            Command::Agent(_) => "agent",
+            Command::Ratemon(_) => "ratemon",
+            Command::Probe(_) => "probe",
+            Command::Perfd(_) => "perfd",
+            Command::Relay(_) => "relay",
+            Command::Query(_) => "query",
+            Command::Token(_) => "token",
+            Command::Up(_) => "up",
+        }
+    }
+}
+
+/// Exit code of a subcommand that has not landed yet (and of usage errors).
+const EXIT_NOT_IMPLEMENTED: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Every subcommand is planned for now; each issue that lands one replaces
+    // its arm with a call into its crate.
+    eprintln!("weir {}: not implemented yet", cli.command.name());
+    ExitCode::from(EXIT_NOT_IMPLEMENTED)
+}
