@@ -26,7 +26,7 @@ impl Line<'_> {
     /// ```
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let mark = out.len();
-        let result = self.encode_unchecked(out);
+        let result = self.encode_without_rollback(out);
         if result.is_err() {
             out.truncate(mark);
         }
@@ -43,7 +43,7 @@ impl Line<'_> {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 
-    fn encode_unchecked(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    fn encode_without_rollback(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let m = self.measurement.as_ref();
         if m.starts_with(['#', '\t']) {
             return Err(EncodeError::MeasurementStart(quote(m.as_bytes())));

@@ -85,17 +85,19 @@ impl<'a> Line<'a> {
         self
     }
 
-    /// The value of the tag `key`, if the line has it (the first one wins).
+    /// The value of the tag `key`, if the line has it (of repeated keys the
+    /// last wins, as in InfluxDB).
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .iter()
-            .find(|(k, _)| k == key)
+            .rfind(|(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
 
-    /// The value of the field `key`, if the line has it (the first one wins).
+    /// The value of the field `key`, if the line has it (of repeated keys
+    /// the last wins, as in InfluxDB).
     pub fn field(&self, key: &str) -> Option<&FieldValue<'a>> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.fields.iter().rfind(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Copies every borrowed token so the line no longer borrows its input.

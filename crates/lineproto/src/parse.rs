@@ -1,7 +1,8 @@
 //! The line iterator: finds each line of a batch and parses it in one pass.
 //!
-//! The hot path scans every byte once, with a class table deciding where
-//! tokens stop. Only when a line is rejected does a second, structural scan
+//! The batch is checked for UTF-8 once up front; then the parser walks each
+//! line once, with a class table deciding where tokens stop. Only when a
+//! line is rejected does a second, structural scan
 //! ([`Lines::end_of_bad_line`]) find where that line ends so parsing resumes
 //! at the next one.
 
@@ -65,6 +66,8 @@ pub struct Lines<'a> {
     pos: usize,
     /// 1-based physical line number at `pos`.
     line_no: usize,
+    /// 1-based physical line on which the last returned item starts.
+    item_line: usize,
     /// Line breaks inside string values of the line being parsed.
     string_newlines: usize,
     /// Tag and field counts of the previous line, to size the next line's
@@ -86,10 +89,26 @@ impl<'a> Lines<'a> {
             opts,
             pos: 0,
             line_no: 1,
+            item_line: 0,
             string_newlines: 0,
             tags_hint: 0,
             fields_hint: 1,
         }
+    }
+
+    /// The 1-based physical line on which the item last returned by `next`
+    /// starts (0 before the first), so callers can name the line when they
+    /// reject a parsed line for reasons of their own.
+    ///
+    /// ```
+    /// let mut lines = lineproto::parse_lines(b"# header\nm a=1\n\nm b=2");
+    /// lines.next();
+    /// assert_eq!(lines.line_number(), 2);
+    /// lines.next();
+    /// assert_eq!(lines.line_number(), 4);
+    /// ```
+    pub fn line_number(&self) -> usize {
+        self.item_line
     }
 
     /// Scans a name or tag value from `start` to the first unescaped byte in
@@ -240,7 +259,10 @@ impl<'a> Lines<'a> {
             let (value_end, escaped) =
                 self.scan_token(value_start, STOP_KEY, TokenKind::TagValue, KEY_ESCAPES)?;
             if value_end == value_start {
-                return fail(value_start, ErrorKind::MissingTagValue(key.into_owned()));
+                return fail(
+                    value_start,
+                    ErrorKind::MissingTagValue(quote(key.as_bytes())),
+                );
             }
             if b.get(value_end) == Some(&b'=') {
                 let value = quote(&b[value_start..value_end]);
@@ -255,6 +277,7 @@ impl<'a> Lines<'a> {
             )?;
             tags.push((key, value));
             i = value_end;
+            self.check_line_len(line_start, i)?;
         }
 
         i = skip_spaces(b, i);
@@ -287,7 +310,10 @@ impl<'a> Lines<'a> {
             } else {
                 let value_end = self.scan_value(value_start);
                 if value_end == value_start {
-                    return fail(value_start, ErrorKind::MissingFieldValue(key.into_owned()));
+                    return fail(
+                        value_start,
+                        ErrorKind::MissingFieldValue(quote(key.as_bytes())),
+                    );
                 }
                 self.check_len(value_start, value_end, TokenKind::FieldValue)?;
                 match number::field_value(&b[value_start..value_end]) {
@@ -297,6 +323,7 @@ impl<'a> Lines<'a> {
             };
             fields.push((key, value));
             i = value_end;
+            self.check_line_len(line_start, i)?;
             if b.get(i) == Some(&b',') {
                 i += 1;
             } else {
@@ -327,11 +354,7 @@ impl<'a> Lines<'a> {
             };
             return fail(i, kind);
         };
-        let len = i - line_start;
-        if len > self.opts.max_line_bytes {
-            let limit = self.opts.max_line_bytes;
-            return fail(line_start + limit, ErrorKind::LineTooLong { len, limit });
-        }
+        self.check_line_len(line_start, i)?;
 
         self.tags_hint = tags.len();
         self.fields_hint = fields.len();
@@ -344,29 +367,59 @@ impl<'a> Lines<'a> {
         Ok((line, next))
     }
 
+    /// Fails with [`ErrorKind::LineTooLong`] once the line reaches past its
+    /// limit at `i`, so an oversized line costs no more than the limit's worth
+    /// of tokens. The length is filled in once the line's end is known.
+    #[inline(always)]
+    fn check_line_len(&self, line_start: usize, i: usize) -> Result<(), Fail> {
+        let limit = self.opts.max_line_bytes;
+        if i - line_start > limit {
+            return fail(line_start + limit, ErrorKind::LineTooLong { len: 0, limit });
+        }
+        Ok(())
+    }
+
     /// Where a rejected line that starts at `start` ends (the offset of its
-    /// `\n`, or the input's length), found structurally: line breaks end it
-    /// except inside string field values, as when parsing. `fail_pos` is
-    /// where parsing stopped; the line never ends before it.
+    /// `\n`, or the input's length). It retraces the parser's structure
+    /// without checking values: line breaks end the line except inside a
+    /// string, and a string opens only where a field value starts, as when
+    /// parsing. `fail_pos` is where parsing stopped; the line never ends
+    /// before it.
     fn end_of_bad_line(&self, start: usize, fail_pos: usize) -> usize {
         let b = self.input;
-        let mut i = start;
-        let mut in_fields = false;
-        let end = loop {
-            let Some(&c) = b.get(i) else { break b.len() };
-            match c {
-                b'\n' => break i,
-                b'\\' => i += if b.get(i + 1) == Some(&b'\n') { 1 } else { 2 },
-                b' ' => {
-                    in_fields = true;
-                    i += 1;
-                }
-                b'=' if in_fields && b.get(i + 1) == Some(&b'"') => {
-                    i = closing_quote(b, i + 2).map_or(b.len(), |(close, _)| close + 1);
-                }
-                _ => i += 1,
+        let end = 'scan: {
+            // Measurement and tags: to the first unescaped space.
+            let mut i = skip_escaped(b, start, |c| c == b' ' || c == b'\n');
+            if b.get(i) != Some(&b' ') {
+                break 'scan i;
             }
+            i = skip_spaces(b, i);
+            // Fields: key=value pairs separated by commas.
+            loop {
+                i = skip_escaped(b, i, |c| matches!(c, b'=' | b',' | b' ' | b'\n'));
+                if b.get(i) != Some(&b'=') {
+                    break;
+                }
+                i += 1;
+                if b.get(i) == Some(&b'"') {
+                    match closing_quote(b, i + 1) {
+                        Some((close, _)) => i = close + 1,
+                        None => break 'scan b.len(),
+                    }
+                } else {
+                    while matches!(b.get(i), Some(&c) if !matches!(c, b',' | b' ' | b'\n')) {
+                        i += 1;
+                    }
+                }
+                if b.get(i) != Some(&b',') {
+                    break;
+                }
+                i += 1;
+            }
+            // Timestamp or anything else: no strings open here.
+            memchr(b'\n', &b[i.min(b.len())..]).map_or(b.len(), |k| i + k)
         };
+        let end = end.min(b.len());
         if end >= fail_pos {
             end
         } else {
@@ -419,14 +472,19 @@ impl<'a> Iterator for Lines<'a> {
                 continue;
             }
             self.string_newlines = 0;
+            self.item_line = self.line_no;
             return Some(match self.parse_line(line_start, i) {
                 Ok((line, next)) => {
                     self.pos = next;
                     self.line_no += 1 + self.string_newlines;
                     Ok(line)
                 }
-                Err(fail) => {
+                Err(mut fail) => {
                     let end = self.end_of_bad_line(i, fail.pos);
+                    if let ErrorKind::LineTooLong { len, .. } = &mut fail.kind {
+                        let crlf = end > line_start && b.get(end - 1) == Some(&b'\r');
+                        *len = end - line_start - usize::from(crlf);
+                    }
                     let err = self.error(line_start, fail);
                     self.line_no += 1 + memchr_iter(b'\n', &b[line_start..end]).count();
                     self.pos = end + 1;
@@ -452,6 +510,22 @@ fn closing_quote(b: &[u8], start: usize) -> Option<(usize, bool)> {
         escaped |= matches!(b.get(i + k + 1), Some(c) if STRING_ESCAPES.contains(c));
         i += k + 2;
     }
+}
+
+/// The offset of the first byte from `i` on that `stop` accepts and that is
+/// not escaped by a backslash. A backslash before a line break escapes
+/// nothing: the line break still ends the scan.
+fn skip_escaped(b: &[u8], mut i: usize, stop: impl Fn(u8) -> bool) -> usize {
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' && b.get(i + 1).is_some_and(|&n| n != b'\n') {
+            i += 2;
+        } else if stop(c) {
+            break;
+        } else {
+            i += 1;
+        }
+    }
+    i.min(b.len())
 }
 
 /// The offset after spaces starting at `i`.

@@ -1249,6 +1249,69 @@ fn batch_of_five_with_two_bad_keeps_three_in_order() {
     );
 }
 
+/// A quote that does not open a string value (after a bad number, after
+/// the timestamp, after a closed string) must not make the bad line reach
+/// into the good lines after it.
+#[test]
+fn stray_quotes_in_a_bad_line_do_not_swallow_the_next_lines() {
+    let cases: [&[u8]; 5] = [
+        b"m v=1=\"\nm v=2\nm v=3\n",
+        b"m v=1 12=\"\nm v=2\nm v=3\n",
+        b"m v=\"a\"x=\"\nm v=2\nm v=3\n",
+        b"m v=1 5 x=\"y\nm v=2\nm v=3\n",
+        b"m v=t=\"\nm v=2\nm v=3\n",
+    ];
+    for input in cases {
+        let items = parse_all(input);
+        let shown = String::from_utf8_lossy(input);
+        assert_eq!(items.len(), 3, "{shown:?}: {items:?}");
+        assert_eq!(items[0].as_ref().unwrap_err().line, 1, "{shown:?}");
+        assert_eq!(
+            items[1].as_ref().unwrap().field("v"),
+            Some(&FieldValue::Float(2.0)),
+            "{shown:?}"
+        );
+        assert_eq!(
+            items[2].as_ref().unwrap().field("v"),
+            Some(&FieldValue::Float(3.0)),
+            "{shown:?}"
+        );
+    }
+}
+
+/// A bad line whose string value holds a line break still ends after it.
+#[test]
+fn bad_line_with_multiline_string_ends_after_the_string() {
+    let items = parse_all(b"m s=\"a\nb\",v=oops\nm v=2\n");
+    assert_eq!(items.len(), 2, "{items:?}");
+    let e = items[0].as_ref().unwrap_err();
+    assert_eq!((e.first_line, e.line), (1, 2));
+    assert!(items[1].is_ok());
+}
+
+/// An oversized line is refused without parsing all of it, and the error
+/// still tells its full length.
+#[test]
+fn huge_line_is_refused_with_its_length() {
+    let mut input = b"m ".to_vec();
+    for i in 0..200_000 {
+        input.extend_from_slice(format!("f{i}=1,").as_bytes());
+    }
+    input.extend_from_slice(b"last=1\nm v=2\n");
+    let len = input.len() - "\nm v=2\n".len();
+    let opts = ParseOptions {
+        max_line_bytes: 1000,
+        ..ParseOptions::default()
+    };
+    let items: Vec<_> = opts.parse(&input).collect();
+    assert_eq!(items.len(), 2);
+    assert_eq!(
+        items[0].as_ref().unwrap_err().kind,
+        ErrorKind::LineTooLong { len, limit: 1000 }
+    );
+    assert!(items[1].is_ok());
+}
+
 #[test]
 fn invalid_utf8_rejects_only_its_line() {
     let items = parse_all(b"m,t=\xff f=1\nm f=2\n");

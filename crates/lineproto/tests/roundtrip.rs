@@ -376,6 +376,26 @@ proptest! {
         }
     }
 
+    /// Whatever a bad line holds (bar a quote that opens a string value), the
+    /// good line after it is read.
+    #[test]
+    fn a_bad_line_never_hides_the_next_one(
+        junk in prop::collection::vec(any::<u8>().prop_filter("one line, no quotes", |b| *b != b'\n' && *b != b'"'), 0..64),
+        line in line(),
+    ) {
+        if let Some(good) = encode_checked(&line)? {
+            let mut input = junk.clone();
+            input.push(b'\n');
+            input.extend_from_slice(&good);
+            let items: Vec<_> = parse_lines(&input).collect();
+            let last = items.last().cloned();
+            prop_assert!(
+                matches!(&last, Some(Ok(l)) if same_line(l, &line)),
+                "junk {:?} then {:?}: {:?}", String::from_utf8_lossy(&junk), String::from_utf8_lossy(&good), items
+            );
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..256)) {
         check_any_input(&input)?;

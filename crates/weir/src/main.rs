@@ -1,6 +1,8 @@
 //! `weir`, the one binary: parses the command line and hands each
 //! subcommand to the crate that does its work. No logic lives here.
 
+mod query_cmd;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -37,8 +39,8 @@ enum Command {
     Perfd(Planned),
     /// A metered SOCKS5 / HTTP CONNECT relay (planned).
     Relay(Planned),
-    /// Ask a weir server a SQL question (planned).
-    Query(Planned),
+    /// Ask a SQL question of a data directory (or, later, a server).
+    Query(query_cmd::QueryArgs),
     /// Create and manage access tokens (planned).
     Token(Planned),
     /// Server, local agent and self-probes in one process: the first run (planned).
@@ -67,8 +69,24 @@ const EXIT_NOT_IMPLEMENTED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Every subcommand is planned for now; each issue that lands one replaces
-    // its arm with a call into its crate.
-    eprintln!("weir {}: not implemented yet", cli.command.name());
-    ExitCode::from(EXIT_NOT_IMPLEMENTED)
+    let name = cli.command.name();
+    let result = match cli.command {
+        Command::Query(args) if args.wants_server() => {
+            eprintln!("weir query --url: not implemented yet (use --data-dir)");
+            return ExitCode::from(EXIT_NOT_IMPLEMENTED);
+        }
+        Command::Query(args) => query_cmd::run(args),
+        // Each issue that lands a subcommand gives it an arm above.
+        _ => {
+            eprintln!("weir {name}: not implemented yet");
+            return ExitCode::from(EXIT_NOT_IMPLEMENTED);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir {name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -12,7 +12,7 @@ fn weir(args: &[&str]) -> std::process::Output {
 #[test]
 fn planned_subcommands_exit_2_and_say_so() {
     for cmd in [
-        "server", "agent", "ratemon", "probe", "perfd", "relay", "query", "token", "up",
+        "server", "agent", "ratemon", "probe", "perfd", "relay", "token", "up",
     ] {
         let out = weir(&[cmd]);
         assert_eq!(out.status.code(), Some(2), "weir {cmd}");
@@ -49,4 +49,70 @@ fn unknown_subcommand_is_a_usage_error() {
     let out = weir(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
+
+#[test]
+fn query_reads_a_data_directory_and_prints_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path(), store::StoreConfig::default()).unwrap();
+    let body = b"ping,dst=ams rtt=10 1\nping,dst=ams rtt=30 2\nping,dst=fra rtt=5 3\n";
+    let summary = store
+        .write_lines("net", body, lineproto::Precision::Seconds)
+        .unwrap();
+    assert_eq!(summary.accepted, 3);
+    store.close();
+
+    let data_dir = dir.path().to_str().unwrap();
+    let sql = "SELECT dst, avg(rtt) AS mean, count(*) AS n FROM ping GROUP BY dst ORDER BY dst";
+    let out = weir(&["query", "--data-dir", data_dir, "--db", "net", sql]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ")).collect();
+    assert_eq!(
+        rows,
+        [
+            "| dst | mean | n |",
+            "| ams | 20.0 | 2 |",
+            "| fra | 5.0  | 1 |"
+        ]
+    );
+
+    // time buckets and information_schema work too
+    let sql =
+        "SELECT date_bin(INTERVAL '1 minute', time) AS minute, count(*) AS n FROM ping GROUP BY 1";
+    let out = weir(&["query", "--data-dir", data_dir, "--db", "net", sql]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| 1970-01-01T00:00:00 | 3 |"));
+    let sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'net'";
+    let out = weir(&["query", "--data-dir", data_dir, "--db", "net", sql]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| ping       |"));
+}
+
+#[test]
+fn query_errors_name_the_problem_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    store::Store::open(dir.path(), store::StoreConfig::default())
+        .unwrap()
+        .close();
+    let data_dir = dir.path().to_str().unwrap();
+    let out = weir(&["query", "--data-dir", data_dir, "--db", "nope", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        r#"weir query: database "nope" not found"#
+    );
+
+    let out = weir(&[
+        "query",
+        "--url",
+        "http://127.0.0.1:1",
+        "--db",
+        "x",
+        "SELECT 1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
 }

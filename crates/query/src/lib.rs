@@ -1,0 +1,99 @@
+//! SQL over weir's store, with Apache DataFusion.
+//!
+//! Each database of the store is a schema and each of its tables (InfluxDB
+//! measurements) a table, so `SELECT … FROM cpu` reads table `cpu` of the
+//! database a query is run against. `information_schema` lists tables and
+//! columns; DataFusion's functions, `date_bin` among them, are all there.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use lineproto::Precision;
+//! use query::QueryEngine;
+//! use store::{Store, StoreConfig};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+//! store.write_lines("net", b"ping,dst=a rtt=10\nping,dst=a rtt=30\nping,dst=b rtt=5", Precision::Seconds).unwrap();
+//!
+//! let engine = QueryEngine::new(Arc::clone(&store));
+//! let batches = engine.sql("net", "SELECT dst, avg(rtt) AS rtt FROM ping GROUP BY dst ORDER BY dst").await.unwrap();
+//! let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+//! assert!(text.contains("| a   | 20.0 |"), "{text}");
+//! # });
+//! ```
+//!
+//! Tables read the store's write buffer today; Parquet files, time-range
+//! pruning and filter pushdown arrive with persistence.
+
+mod table;
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use store::Store;
+
+pub use table::{StoreSchema, StoreTable};
+
+/// The catalog name under which every database appears.
+pub const CATALOG: &str = "weir";
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The database does not exist.
+    #[error("database {0:?} not found")]
+    DatabaseNotFound(String),
+    /// The query engine refused or failed the query; its message says why.
+    #[error("{0}")]
+    Engine(#[from] DataFusionError),
+}
+
+/// Runs SQL against the databases of a [`Store`].
+#[derive(Debug, Clone)]
+pub struct QueryEngine {
+    store: Arc<Store>,
+}
+
+impl QueryEngine {
+    /// An engine over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        QueryEngine { store }
+    }
+
+    /// A DataFusion session whose default schema is database `db`.
+    pub fn context(&self, db: &str) -> Result<SessionContext, QueryError> {
+        if !self.store.catalog().databases.contains_key(db) {
+            return Err(QueryError::DatabaseNotFound(db.to_owned()));
+        }
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, db);
+        let ctx = SessionContext::new_with_config(config);
+        let catalog = MemoryCatalogProvider::new();
+        catalog.register_schema(db, Arc::new(StoreSchema::new(Arc::clone(&self.store), db)))?;
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        Ok(ctx)
+    }
+
+    /// Runs `sql` against database `db` and streams the result.
+    pub async fn sql_stream(
+        &self,
+        db: &str,
+        sql: &str,
+    ) -> Result<SendableRecordBatchStream, QueryError> {
+        let df = self.context(db)?.sql(sql).await?;
+        Ok(df.execute_stream().await?)
+    }
+
+    /// Runs `sql` against database `db` and collects the result.
+    pub async fn sql(&self, db: &str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let df = self.context(db)?.sql(sql).await?;
+        Ok(df.collect().await?)
+    }
+}

@@ -1,0 +1,109 @@
+//! SQL behaviour as query + expected output: every case in
+//! `tests/sql_cases.txt` runs against the same small data set written
+//! through the store, and its pretty-printed result must match exactly.
+//!
+//! Case format: a `query:` line with the SQL, then the expected table, then
+//! a blank line. Lines starting with `#` are comments.
+
+// Helpers outside #[test] fns unwrap too: in a test a panic is the report.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use lineproto::Precision;
+use query::{QueryEngine, QueryError};
+use store::{Store, StoreConfig};
+
+const DATA: &str = "\
+ping,src=ams,dst=fra rtt=10,ok=true 1700000000
+ping,src=ams,dst=fra rtt=30,ok=true 1700000030
+ping,src=ams,dst=nyc rtt=80,ok=false 1700000060
+ping,src=fra,dst=nyc rtt=75,ok=true,loss=1i 1700003600
+cpu,host=a usage=0.5,cores=8u,note=\"boot\" 1700000000
+cpu,host=b usage=0.25 1700000000
+";
+
+fn engine() -> (tempfile::TempDir, QueryEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
+    let summary = store
+        .write_lines("net", DATA.as_bytes(), Precision::Seconds)
+        .unwrap();
+    assert_eq!(summary.accepted, 6, "{:?}", summary.rejected);
+    (dir, QueryEngine::new(Arc::new(store)))
+}
+
+#[tokio::test]
+async fn sql_cases_match_their_expected_output() {
+    let (_dir, engine) = engine();
+    let text = include_str!("sql_cases.txt");
+    let mut cases = 0;
+    for block in text.split("\n\n") {
+        let lines: Vec<&str> = block.lines().filter(|l| !l.starts_with('#')).collect();
+        let Some(first) = lines.first() else { continue };
+        let sql = first
+            .strip_prefix("query: ")
+            .expect("a case starts with `query: `");
+        let expected = lines[1..].join("\n");
+        let batches = engine
+            .sql("net", sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let got = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert_eq!(got.trim(), expected.trim(), "\nquery: {sql}\n");
+        cases += 1;
+    }
+    assert!(cases >= 8, "only {cases} cases ran");
+}
+
+#[tokio::test]
+async fn errors_name_what_is_wrong() {
+    let (_dir, engine) = engine();
+    let err = engine.sql("nope", "SELECT 1").await.unwrap_err();
+    assert!(matches!(err, QueryError::DatabaseNotFound(_)), "{err}");
+    let err = engine
+        .sql("net", "SELECT * FROM missing")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("table 'weir.net.missing' not found"),
+        "{err}"
+    );
+    let err = engine.sql("net", "SELEC 1").await.unwrap_err();
+    assert!(err.to_string().contains("SELEC"), "{err}");
+}
+
+#[tokio::test]
+async fn rows_written_after_planning_a_session_are_seen_by_the_next_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let engine = QueryEngine::new(Arc::clone(&store));
+    store
+        .write_lines("db", b"m v=1 1", Precision::Seconds)
+        .unwrap();
+    let count = |batches: Vec<arrow::record_batch::RecordBatch>| {
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    };
+    assert!(count(
+        engine
+            .sql("db", "SELECT count(*) AS n FROM m")
+            .await
+            .unwrap()
+    )
+    .contains("| 1 |"));
+    store
+        .write_lines("db", b"m v=2,w=3i 2", Precision::Seconds)
+        .unwrap();
+    let out = count(
+        engine
+            .sql("db", "SELECT count(*) AS n, sum(w) AS w FROM m")
+            .await
+            .unwrap(),
+    );
+    assert!(out.contains("| 2 | 3 |"), "{out}");
+}

@@ -1,0 +1,351 @@
+//! The write buffer: per-table Arrow columns that rows join as soon as their
+//! write is durable, so they are queryable the moment it is acknowledged.
+//!
+//! Each table appends into Arrow builders (tags dictionary-encoded) and
+//! freezes them into an immutable [`RecordBatch`] every [`FREEZE_ROWS`]
+//! rows, so a query copies at most one unfrozen chunk. Batches frozen before
+//! a column existed lack it; [`align`] fills it with nulls at read time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    new_null_array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use lineproto::{FieldValue, Line};
+
+use crate::catalog::{ColumnKind, FieldType, TableSchema, TIME_COLUMN};
+use crate::error::StoreError;
+
+/// Rows per frozen chunk.
+pub(crate) const FREEZE_ROWS: usize = 32 * 1024;
+
+/// The Arrow type of a column.
+pub fn arrow_type(kind: ColumnKind) -> DataType {
+    match kind {
+        ColumnKind::Time => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        ColumnKind::Tag => {
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+        }
+        ColumnKind::Field(FieldType::Float) => DataType::Float64,
+        ColumnKind::Field(FieldType::Integer) => DataType::Int64,
+        ColumnKind::Field(FieldType::UInteger) => DataType::UInt64,
+        ColumnKind::Field(FieldType::Boolean) => DataType::Boolean,
+        ColumnKind::Field(FieldType::String) => DataType::Utf8,
+    }
+}
+
+/// The Arrow schema of a table: `time` (never null), then tags and fields
+/// in the order they first appeared.
+pub fn arrow_schema(table: &TableSchema) -> SchemaRef {
+    let fields: Vec<Field> = table
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.kind), c.kind != ColumnKind::Time))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Every table's buffered rows, by database and table.
+#[derive(Debug, Default)]
+pub(crate) struct Buffer {
+    databases: HashMap<String, HashMap<String, TableBuffer>>,
+}
+
+impl Buffer {
+    /// Appends `lines` (already admitted by the catalog, timestamps set) to
+    /// their tables in `db`.
+    pub(crate) fn apply<'a>(&mut self, db: &str, lines: impl Iterator<Item = Line<'a>>) {
+        let tables = match self.databases.get_mut(db) {
+            Some(t) => t,
+            None => self.databases.entry(db.to_owned()).or_default(),
+        };
+        for line in lines {
+            let table = match tables.get_mut(line.measurement.as_ref()) {
+                Some(t) => t,
+                None => tables
+                    .entry(line.measurement.to_string())
+                    .or_insert_with(|| TableBuffer::new(&line.measurement)),
+            };
+            table.push(&line);
+        }
+    }
+
+    /// The buffered rows of `db.table`, each batch with exactly `schema`.
+    pub(crate) fn scan(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let Some(buffer) = self.databases.get(db).and_then(|t| t.get(table)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(buffer.frozen.len() + 1);
+        for batch in &buffer.frozen {
+            out.push(align(batch, schema, table)?);
+        }
+        if buffer.rows > 0 {
+            out.push(align(&buffer.snapshot()?, schema, table)?);
+        }
+        Ok(out)
+    }
+
+    /// Rows buffered across every table.
+    pub(crate) fn rows(&self) -> usize {
+        self.databases
+            .values()
+            .flat_map(|t| t.values())
+            .map(|t| t.frozen_rows + t.rows)
+            .sum()
+    }
+}
+
+/// Gives `batch` exactly the columns of `schema`: missing ones are all null.
+pub(crate) fn align(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    table: &str,
+) -> Result<RecordBatch, StoreError> {
+    if batch.schema() == *schema {
+        return Ok(batch.clone());
+    }
+    let rows = batch.num_rows();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Arc::clone(c),
+            _ => new_null_array(f.data_type(), rows),
+        })
+        .collect();
+    RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|source| StoreError::Arrow {
+        table: table.to_owned(),
+        source,
+    })
+}
+
+/// A column being appended to.
+enum ColumnBuilder {
+    Tag(StringDictionaryBuilder<Int32Type>),
+    Float(Float64Builder),
+    Integer(Int64Builder),
+    UInteger(UInt64Builder),
+    Boolean(BooleanBuilder),
+    String(StringBuilder),
+}
+
+impl std::fmt::Debug for ColumnBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ColumnBuilder({:?})", self.kind())
+    }
+}
+
+impl ColumnBuilder {
+    fn new(kind: ColumnKind) -> Self {
+        match kind {
+            ColumnKind::Tag | ColumnKind::Time => {
+                ColumnBuilder::Tag(StringDictionaryBuilder::new())
+            }
+            ColumnKind::Field(FieldType::Float) => ColumnBuilder::Float(Float64Builder::new()),
+            ColumnKind::Field(FieldType::Integer) => ColumnBuilder::Integer(Int64Builder::new()),
+            ColumnKind::Field(FieldType::UInteger) => ColumnBuilder::UInteger(UInt64Builder::new()),
+            ColumnKind::Field(FieldType::Boolean) => ColumnBuilder::Boolean(BooleanBuilder::new()),
+            ColumnKind::Field(FieldType::String) => ColumnBuilder::String(StringBuilder::new()),
+        }
+    }
+
+    fn kind(&self) -> ColumnKind {
+        match self {
+            ColumnBuilder::Tag(_) => ColumnKind::Tag,
+            ColumnBuilder::Float(_) => ColumnKind::Field(FieldType::Float),
+            ColumnBuilder::Integer(_) => ColumnKind::Field(FieldType::Integer),
+            ColumnBuilder::UInteger(_) => ColumnKind::Field(FieldType::UInteger),
+            ColumnBuilder::Boolean(_) => ColumnKind::Field(FieldType::Boolean),
+            ColumnBuilder::String(_) => ColumnKind::Field(FieldType::String),
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        for _ in 0..n {
+            self.append_null();
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Tag(b) => b.append_null(),
+            ColumnBuilder::Float(b) => b.append_null(),
+            ColumnBuilder::Integer(b) => b.append_null(),
+            ColumnBuilder::UInteger(b) => b.append_null(),
+            ColumnBuilder::Boolean(b) => b.append_null(),
+            ColumnBuilder::String(b) => b.append_null(),
+        }
+    }
+
+    fn append_tag(&mut self, value: &str) {
+        match self {
+            ColumnBuilder::Tag(b) => {
+                b.append_value(value);
+            }
+            other => other.append_null(),
+        }
+    }
+
+    /// Appends `value`, or a null if its type is not this column's (which
+    /// the catalog prevents; a damaged catalog must not take the store down).
+    fn append_field(&mut self, value: &FieldValue<'_>) {
+        match (self, value) {
+            (ColumnBuilder::Float(b), FieldValue::Float(v)) => b.append_value(*v),
+            (ColumnBuilder::Integer(b), FieldValue::Integer(v)) => b.append_value(*v),
+            (ColumnBuilder::UInteger(b), FieldValue::UInteger(v)) => b.append_value(*v),
+            (ColumnBuilder::Boolean(b), FieldValue::Boolean(v)) => b.append_value(*v),
+            (ColumnBuilder::String(b), FieldValue::String(v)) => b.append_value(v),
+            (other, _) => other.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Tag(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float(b) => Arc::new(b.finish()),
+            ColumnBuilder::Integer(b) => Arc::new(b.finish()),
+            ColumnBuilder::UInteger(b) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::String(b) => Arc::new(b.finish()),
+        }
+    }
+
+    fn finish_cloned(&self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Tag(b) => Arc::new(b.finish_cloned()),
+            ColumnBuilder::Float(b) => Arc::new(b.finish_cloned()),
+            ColumnBuilder::Integer(b) => Arc::new(b.finish_cloned()),
+            ColumnBuilder::UInteger(b) => Arc::new(b.finish_cloned()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish_cloned()),
+            ColumnBuilder::String(b) => Arc::new(b.finish_cloned()),
+        }
+    }
+}
+
+/// Marks a slot as holding field `i` of the line rather than tag `i`.
+const FIELD_SLOT: u32 = 1 << 31;
+/// Marks a column the current line does not set.
+const EMPTY_SLOT: u32 = u32::MAX;
+
+/// One table's buffered rows.
+#[derive(Debug)]
+struct TableBuffer {
+    name: String,
+    time: TimestampNanosecondBuilder,
+    names: Vec<String>,
+    columns: Vec<ColumnBuilder>,
+    index: HashMap<String, usize>,
+    /// Unfrozen rows.
+    rows: usize,
+    frozen: Vec<RecordBatch>,
+    frozen_rows: usize,
+    /// Per column, which tag or field of the line being appended sets it.
+    slots: Vec<u32>,
+}
+
+impl TableBuffer {
+    fn new(name: &str) -> Self {
+        TableBuffer {
+            name: name.to_owned(),
+            time: TimestampNanosecondBuilder::new(),
+            names: Vec::new(),
+            columns: Vec::new(),
+            index: HashMap::new(),
+            rows: 0,
+            frozen: Vec::new(),
+            frozen_rows: 0,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The column for `key`, created (null for earlier rows) if new.
+    fn column(&mut self, key: &str, kind: ColumnKind) -> usize {
+        if let Some(&i) = self.index.get(key) {
+            return i;
+        }
+        let mut builder = ColumnBuilder::new(kind);
+        builder.append_nulls(self.rows);
+        self.columns.push(builder);
+        self.names.push(key.to_owned());
+        self.slots.push(EMPTY_SLOT);
+        self.index.insert(key.to_owned(), self.columns.len() - 1);
+        self.columns.len() - 1
+    }
+
+    fn push(&mut self, line: &Line<'_>) {
+        // A line without timestamp never gets here: the store sets one.
+        self.time.append_value(line.timestamp.unwrap_or_default());
+        self.slots.iter_mut().for_each(|s| *s = EMPTY_SLOT);
+        for (i, (key, _)) in line.tags.iter().enumerate() {
+            let c = self.column(key, ColumnKind::Tag);
+            self.slots[c] = i as u32;
+        }
+        for (i, (key, value)) in line.fields.iter().enumerate() {
+            let c = self.column(key, ColumnKind::Field(FieldType::of(value)));
+            // A repeated key: the last value wins, as in InfluxDB.
+            self.slots[c] = FIELD_SLOT | i as u32;
+        }
+        for (column, &slot) in self.columns.iter_mut().zip(&self.slots) {
+            if slot == EMPTY_SLOT {
+                column.append_null();
+            } else if slot & FIELD_SLOT != 0 {
+                column.append_field(&line.fields[(slot & !FIELD_SLOT) as usize].1);
+            } else {
+                column.append_tag(&line.tags[slot as usize].1);
+            }
+        }
+        self.rows += 1;
+        if self.rows >= FREEZE_ROWS {
+            self.freeze();
+        }
+    }
+
+    /// Moves the unfrozen rows into an immutable batch.
+    fn freeze(&mut self) {
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.time.finish())];
+        arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
+        match self.batch(arrays) {
+            Ok(batch) => {
+                self.frozen_rows += batch.num_rows();
+                self.frozen.push(batch);
+                self.rows = 0;
+            }
+            Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.name),
+        }
+    }
+
+    /// The unfrozen rows as a batch, leaving them in place.
+    fn snapshot(&self) -> Result<RecordBatch, StoreError> {
+        let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.time.finish_cloned())];
+        arrays.extend(self.columns.iter().map(ColumnBuilder::finish_cloned));
+        self.batch(arrays)
+    }
+
+    /// A batch of `arrays`: time, then the buffer's columns.
+    fn batch(&self, arrays: Vec<ArrayRef>) -> Result<RecordBatch, StoreError> {
+        let mut fields = vec![Field::new(TIME_COLUMN, arrow_type(ColumnKind::Time), false)];
+        for (name, column) in self.names.iter().zip(&self.columns) {
+            fields.push(Field::new(name, arrow_type(column.kind()), true));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|source| {
+            StoreError::Arrow {
+                table: self.name.clone(),
+                source,
+            }
+        })
+    }
+}
