@@ -10,7 +10,9 @@
 //!   whole in memory;
 //! * [`mixed`]: a corpus that uses every corner of line protocol (escapes,
 //!   all value types and spellings, strings with line breaks), accepted by
-//!   both weir's parser and `influxdb-line-protocol`.
+//!   both weir's parser and `influxdb-line-protocol`;
+//! * [`ingest`]: loads the TSBS data set into weir's store in-process with
+//!   durable acknowledgements (`weir-bench ingest`).
 //!
 //! The `weir-bench` binary writes either to standard output
 //! (`weir-bench gen tsbs-cpu --hosts 100 --hours 24`), and
@@ -34,5 +36,6 @@
 //! assert_eq!(corpus, mixed_corpus(100, 1));
 //! ```
 
+pub mod ingest;
 pub mod mixed;
 pub mod tsbs;

@@ -3,6 +3,7 @@
 //! ```text
 //! weir-bench gen tsbs-cpu [--hosts 100] [--hours 24] [--seed 1] > cpu.lp
 //! weir-bench gen mixed [--lines 100000] [--seed 1] | curl --data-binary @- …
+//! weir-bench ingest [--hosts 100] [--hours 24] [--batch 10000] [--writers 4] [--no-sync]
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
 use weir_bench::mixed::mixed_corpus;
 use weir_bench::tsbs::CpuOnly;
 
@@ -33,6 +35,27 @@ enum Command {
         /// Which data set.
         #[command(subcommand)]
         data: DataSet,
+    },
+    /// Load the TSBS cpu-only data set into a fresh store in this process and report the rate.
+    Ingest {
+        /// Number of simulated hosts.
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        /// Hours of data (360 points per host and hour).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Lines per write.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Concurrent writers.
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Acknowledge writes without fsync (the store's `wal_sync = false`).
+        #[arg(long)]
+        no_sync: bool,
+        /// Data directory (must not exist or be empty); a temporary one by default.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -80,6 +103,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     match cli.command {
+        Command::Ingest {
+            hosts,
+            hours,
+            batch,
+            writers,
+            no_sync,
+            data_dir,
+        } => {
+            let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
+            let dir = data_dir.unwrap_or_else(|| tmp.path().to_owned());
+            let mut config = store::StoreConfig::default();
+            config.wal.sync = !no_sync;
+            let store = std::sync::Arc::new(store::Store::open(&dir, config)?);
+            let report = ingest_tsbs(&store, CpuOnly::new(hosts, hours, 1), batch, writers)?;
+            writeln!(
+                out,
+                "ingest tsbs cpu-only: {hosts} hosts x {hours} h, batch {batch}, {writers} writers, sync {}\n\
+                 lines {} values {} in {:.2} s: {:.0} values/s, {:.0} lines/s, {:.1} MB/s of line protocol\n\
+                 on disk {} bytes ({:.2} bytes/value, write-ahead log only), peak RSS {} MiB",
+                !no_sync,
+                report.lines,
+                report.values,
+                report.seconds,
+                report.values_per_second(),
+                report.lines_per_second(),
+                report.input_bytes as f64 / report.seconds / 1e6,
+                disk_usage(&dir)?,
+                disk_usage(&dir)? as f64 / report.values as f64,
+                peak_rss_bytes().map_or("?".to_owned(), |b| (b >> 20).to_string()),
+            )?;
+        }
         Command::Gen { data } => match data {
             DataSet::TsbsCpu { hosts, hours, seed } => {
                 write_tsbs(&mut out, CpuOnly::new(hosts, hours, seed))?

@@ -203,7 +203,36 @@ impl Store {
             max_token_bytes: self.config.max_token_bytes,
         };
         let mut summary = WriteSummary::default();
-        let mut payload = record_header(db);
+        // Parse and encode outside the lock; only the schema check and the
+        // queueing are serialised between writers.
+        let mut encoded = record_header(db);
+        let mut parsed = Vec::new();
+        let mut lines = opts.parse(body);
+        while let Some(item) = lines.next() {
+            let mut line = match item {
+                Ok(line) => line,
+                Err(e) => {
+                    summary.rejected.push(RejectedLine {
+                        line: e.line,
+                        column: Some(e.column),
+                        reason: e.kind.to_string(),
+                    });
+                    continue;
+                }
+            };
+            line.timestamp.get_or_insert(default_time);
+            let start = encoded.len();
+            if let Err(e) = line.encode(&mut encoded) {
+                summary.rejected.push(RejectedLine {
+                    line: lines.line_number(),
+                    column: None,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+            parsed.push((lines.line_number(), line, start..encoded.len()));
+        }
+
         let pending = {
             let mut catalog = lock(&self.catalog);
             let mut changed = false;
@@ -213,37 +242,27 @@ impl Store {
                 }
                 changed |= catalog.create_database(db);
             }
-            let mut lines = opts.parse(body);
-            while let Some(item) = lines.next() {
-                let mut line = match item {
-                    Ok(line) => line,
-                    Err(e) => {
-                        summary.rejected.push(RejectedLine {
-                            line: e.line,
-                            column: Some(e.column),
-                            reason: e.kind.to_string(),
-                        });
-                        continue;
+            // Built only once a line is refused; until then `encoded` is it.
+            let mut payload: Option<Vec<u8>> = None;
+            for (line_number, line, range) in &parsed {
+                match catalog.admit(db, line) {
+                    Ok(c) => {
+                        changed |= c;
+                        summary.accepted += 1;
+                        if let Some(p) = &mut payload {
+                            p.extend_from_slice(&encoded[range.clone()]);
+                        }
                     }
-                };
-                let reject = |reason: String| RejectedLine {
-                    line: lines.line_number(),
-                    column: None,
-                    reason,
-                };
-                match catalog.admit(db, &line) {
-                    Ok(c) => changed |= c,
                     Err(conflict) => {
-                        summary.rejected.push(reject(conflict.to_string()));
-                        continue;
+                        summary.rejected.push(RejectedLine {
+                            line: *line_number,
+                            column: None,
+                            reason: conflict.to_string(),
+                        });
+                        // Everything before this line was accepted.
+                        payload.get_or_insert_with(|| encoded[..range.start].to_vec());
                     }
                 }
-                line.timestamp.get_or_insert(default_time);
-                if let Err(e) = line.encode(&mut payload) {
-                    summary.rejected.push(reject(e.to_string()));
-                    continue;
-                }
-                summary.accepted += 1;
             }
             if changed {
                 catalog.save(&self.dir.join("catalog.json"))?;
@@ -251,11 +270,12 @@ impl Store {
             // Queued under the catalog lock so the log's order is the order
             // in which lines were checked against the schema.
             if summary.accepted > 0 {
-                Some(self.wal.submit(payload)?)
+                Some(self.wal.submit(payload.unwrap_or(encoded))?)
             } else {
                 None
             }
         };
+        summary.rejected.sort_by_key(|r| r.line);
         if let Some(pending) = pending {
             pending.wait()?;
         }

@@ -147,6 +147,17 @@ fn type_conflicts_reject_the_line_and_keep_the_rest() {
         ]
     );
     assert_eq!(rows(&store, "cpu").num_rows(), 3);
+    // What was logged is exactly what was accepted.
+    store.close();
+    let store = open(dir.path());
+    let b = rows(&store, "cpu");
+    let usage = b
+        .column_by_name("usage")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    assert_eq!(usage.values().to_vec(), [1.0, 2.0, 4.0]);
 }
 
 #[test]
