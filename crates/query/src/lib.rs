@@ -23,10 +23,12 @@
 //! # });
 //! ```
 //!
-//! Tables read the store's write buffer today; Parquet files, time-range
-//! pruning and filter pushdown arrive with persistence.
+//! Tables read the store's write buffer today, skipping chunks that lie
+//! outside the time range a query's `WHERE` clause implies; Parquet files
+//! arrive with persistence.
 
 mod table;
+mod time_filter;
 
 use std::sync::Arc;
 

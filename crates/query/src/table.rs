@@ -10,9 +10,11 @@ use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use store::Store;
+
+use crate::time_filter::{restricts_time, time_range};
 
 /// The tables of one database.
 #[derive(Debug)]
@@ -82,17 +84,35 @@ impl TableProvider for StoreTable {
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let batches = self
             .store
-            .scan_with_schema(&self.db, &self.name, &self.schema)
+            .scan_with_schema(&self.db, &self.name, &self.schema, &time_range(filters))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         let partitions = spread(batches, state.config().target_partitions());
         let exec =
             MemorySourceConfig::try_new_exec(&partitions, self.schema(), projection.cloned())?;
         Ok(exec)
+    }
+
+    /// Time comparisons prune chunks but not rows, so DataFusion still
+    /// applies them (`Inexact`); other filters are left to it entirely.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if restricts_time(f) {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
     }
 }
 

@@ -107,3 +107,61 @@ async fn rows_written_after_planning_a_session_are_seen_by_the_next_query() {
     );
     assert!(out.contains("| 2 | 3 |"), "{out}");
 }
+
+#[tokio::test]
+async fn time_filters_skip_chunks_and_keep_exact_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    // 100 000 rows, one a second: the buffer holds them in several chunks.
+    let mut body = String::new();
+    for i in 0..100_000 {
+        body.push_str(&format!("m,k=v{} x={i}i {i}\n", i % 5));
+    }
+    store
+        .write_lines("db", body.as_bytes(), Precision::Seconds)
+        .unwrap();
+    let engine = QueryEngine::new(Arc::clone(&store));
+    let pretty = |b: Vec<arrow::record_batch::RecordBatch>| {
+        arrow::util::pretty::pretty_format_batches(&b)
+            .unwrap()
+            .to_string()
+    };
+    let cases = [
+        (
+            "time >= to_timestamp(10) AND time < to_timestamp(20)",
+            "| 10 | 145 |",
+        ),
+        (
+            "time BETWEEN to_timestamp(32760) AND to_timestamp(32779)",
+            "| 20 | 655390 |",
+        ),
+        (
+            "time > '1970-01-01T00:00:00Z' AND time <= '1970-01-01T00:00:05Z'",
+            "| 5 | 15 |",
+        ),
+        ("to_timestamp(99990) < time", "| 9 | 899955 |"),
+    ];
+    for (filter, row) in cases {
+        let sql = format!("SELECT count(*) AS n, sum(x) AS s FROM m WHERE {filter}");
+        let out = pretty(engine.sql("db", &sql).await.unwrap());
+        assert!(out.contains(row), "{filter}:\n{out}");
+    }
+    // A range inside the first chunk reads only that chunk.
+    let plan = pretty(
+        engine
+            .sql(
+                "db",
+                "EXPLAIN SELECT count(*) FROM m WHERE time < to_timestamp(100)",
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(plan.contains("partition_sizes=[1]"), "{plan}");
+    let plan = pretty(
+        engine
+            .sql("db", "EXPLAIN SELECT count(*) FROM m")
+            .await
+            .unwrap(),
+    );
+    assert!(!plan.contains("partition_sizes=[1]"), "{plan}");
+}

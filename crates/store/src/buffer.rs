@@ -7,6 +7,7 @@
 //! a column existed lack it; [`align`] fills it with nulls at read time.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -75,20 +76,26 @@ impl Buffer {
     }
 
     /// The buffered rows of `db.table`, each batch with exactly `schema`.
+    /// Chunks with no row in `time` are skipped; the others are returned
+    /// whole (the caller filters rows).
     pub(crate) fn scan(
         &self,
         db: &str,
         table: &str,
         schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
         let Some(buffer) = self.databases.get(db).and_then(|t| t.get(table)) else {
             return Ok(Vec::new());
         };
+        let overlaps = |r: &RangeInclusive<i64>| r.start() <= time.end() && time.start() <= r.end();
         let mut out = Vec::with_capacity(buffer.frozen.len() + 1);
-        for batch in &buffer.frozen {
-            out.push(align(batch, schema, table)?);
+        for (batch, range) in &buffer.frozen {
+            if overlaps(range) {
+                out.push(align(batch, schema, table)?);
+            }
         }
-        if buffer.rows > 0 {
+        if buffer.rows > 0 && overlaps(&(buffer.open_min..=buffer.open_max)) {
             out.push(align(&buffer.snapshot()?, schema, table)?);
         }
         Ok(out)
@@ -251,7 +258,11 @@ struct TableBuffer {
     index: HashMap<String, usize>,
     /// Unfrozen rows.
     rows: usize,
-    frozen: Vec<RecordBatch>,
+    /// Earliest and latest time among the unfrozen rows.
+    open_min: i64,
+    open_max: i64,
+    /// Frozen chunks with the range of their times, for pruning.
+    frozen: Vec<(RecordBatch, RangeInclusive<i64>)>,
     frozen_rows: usize,
     /// Per column, which tag or field of the line being appended sets it.
     slots: Vec<u32>,
@@ -266,6 +277,8 @@ impl TableBuffer {
             columns: Vec::new(),
             index: HashMap::new(),
             rows: 0,
+            open_min: i64::MAX,
+            open_max: i64::MIN,
             frozen: Vec::new(),
             frozen_rows: 0,
             slots: Vec::new(),
@@ -288,7 +301,10 @@ impl TableBuffer {
 
     fn push(&mut self, line: &Line<'_>) {
         // A line without timestamp never gets here: the store sets one.
-        self.time.append_value(line.timestamp.unwrap_or_default());
+        let time = line.timestamp.unwrap_or_default();
+        self.time.append_value(time);
+        self.open_min = self.open_min.min(time);
+        self.open_max = self.open_max.max(time);
         self.slots.iter_mut().for_each(|s| *s = EMPTY_SLOT);
         for (i, (key, _)) in line.tags.iter().enumerate() {
             let c = self.column(key, ColumnKind::Tag);
@@ -321,8 +337,10 @@ impl TableBuffer {
         match self.batch(arrays) {
             Ok(batch) => {
                 self.frozen_rows += batch.num_rows();
-                self.frozen.push(batch);
+                self.frozen.push((batch, self.open_min..=self.open_max));
                 self.rows = 0;
+                self.open_min = i64::MAX;
+                self.open_max = i64::MIN;
             }
             Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.name),
         }

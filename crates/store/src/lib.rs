@@ -47,6 +47,7 @@ mod wal;
 
 use std::fmt;
 use std::fs::{self, File};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -310,20 +311,25 @@ impl Store {
             return Ok(None);
         };
         let buffer = self.buffer.read().unwrap_or_else(|p| p.into_inner());
-        buffer.scan(db, table, &schema).map(Some)
+        buffer
+            .scan(db, table, &schema, &(i64::MIN..=i64::MAX))
+            .map(Some)
     }
 
     /// The rows of `db.table` as batches with exactly `schema` (columns it
     /// lacks read as null, columns added since are left out): what a query
-    /// planned against an earlier schema needs.
+    /// planned against an earlier schema needs. Chunks holding no row in
+    /// `time` (nanoseconds, inclusive) are skipped; returned batches may
+    /// still hold rows outside it.
     pub fn scan_with_schema(
         &self,
         db: &str,
         table: &str,
         schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
         let buffer = self.buffer.read().unwrap_or_else(|p| p.into_inner());
-        buffer.scan(db, table, schema)
+        buffer.scan(db, table, schema, time)
     }
 
     /// Rows held in the write buffer, across all tables.
