@@ -117,11 +117,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             config.wal.sync = !no_sync;
             let store = std::sync::Arc::new(store::Store::open(&dir, config)?);
             let report = ingest_tsbs(&store, CpuOnly::new(hosts, hours, 1), batch, writers)?;
+            let started = std::time::Instant::now();
+            store.persist()?;
+            let persist_seconds = started.elapsed().as_secs_f64();
+            let parquet: u64 = store.files().iter().map(|f| f.bytes).sum();
             writeln!(
                 out,
                 "ingest tsbs cpu-only: {hosts} hosts x {hours} h, batch {batch}, {writers} writers, sync {}\n\
                  lines {} values {} in {:.2} s: {:.0} values/s, {:.0} lines/s, {:.1} MB/s of line protocol\n\
-                 on disk {} bytes ({:.2} bytes/value, write-ahead log only), peak RSS {} MiB",
+                 final persist {:.2} s; Parquet {} bytes in {} files = {:.3} bytes/value; data dir {} bytes; peak RSS {} MiB",
                 !no_sync,
                 report.lines,
                 report.values,
@@ -129,8 +133,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.values_per_second(),
                 report.lines_per_second(),
                 report.input_bytes as f64 / report.seconds / 1e6,
+                persist_seconds,
+                parquet,
+                store.files().len(),
+                parquet as f64 / report.values as f64,
                 disk_usage(&dir)?,
-                disk_usage(&dir)? as f64 / report.values as f64,
                 peak_rss_bytes().map_or("?".to_owned(), |b| (b >> 20).to_string()),
             )?;
         }

@@ -20,6 +20,7 @@ use lineproto::{FieldValue, Line};
 
 use crate::catalog::{ColumnKind, FieldType, TableSchema, TIME_COLUMN};
 use crate::error::StoreError;
+use crate::manifest::{Manifest, ParquetFile};
 
 /// Rows per frozen chunk.
 pub(crate) const FREEZE_ROWS: usize = 32 * 1024;
@@ -50,10 +51,39 @@ pub fn arrow_schema(table: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Every table's buffered rows, by database and table.
+/// Every table's buffered rows, by database and table, and the persisted files.
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
     databases: HashMap<String, HashMap<String, TableBuffer>>,
+    /// Generations sealed for persistence, oldest first. Scans still see
+    /// them until their files are registered in the manifest.
+    pub(crate) sealed: Vec<Arc<Sealed>>,
+    next_generation: u64,
+    /// Bytes of log records applied since the last seal: a proxy for the
+    /// buffer's memory that the persister compares with its budget.
+    pub(crate) applied_bytes: usize,
+    /// The persisted files; changed together with `sealed` under one lock so
+    /// a scan sees every row exactly once.
+    pub(crate) manifest: Manifest,
+}
+
+/// The chunks of one table, with the time range of each.
+pub(crate) type Chunks = Vec<(RecordBatch, RangeInclusive<i64>)>;
+
+/// Rows taken out of the live buffer to be persisted.
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    /// Which generation.
+    pub(crate) id: u64,
+    /// (database, table) → its chunks.
+    pub(crate) tables: HashMap<(String, String), Chunks>,
+}
+
+/// What a scan must read: buffered batches, and Parquet files to open.
+#[derive(Debug, Default)]
+pub(crate) struct ScanPlan {
+    pub(crate) batches: Vec<RecordBatch>,
+    pub(crate) files: Vec<ParquetFile>,
 }
 
 impl Buffer {
@@ -75,30 +105,73 @@ impl Buffer {
         }
     }
 
-    /// The buffered rows of `db.table`, each batch with exactly `schema`.
-    /// Chunks with no row in `time` are skipped; the others are returned
-    /// whole (the caller filters rows).
+    /// What holds rows of `db.table` in `time`: persisted files, sealed and
+    /// live chunks (each batch with exactly `schema`). Chunks and files with
+    /// no row in `time` are skipped; the others are returned whole (the
+    /// caller filters rows).
     pub(crate) fn scan(
         &self,
         db: &str,
         table: &str,
         schema: &SchemaRef,
         time: &RangeInclusive<i64>,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
-        let Some(buffer) = self.databases.get(db).and_then(|t| t.get(table)) else {
-            return Ok(Vec::new());
-        };
+    ) -> Result<ScanPlan, StoreError> {
         let overlaps = |r: &RangeInclusive<i64>| r.start() <= time.end() && time.start() <= r.end();
-        let mut out = Vec::with_capacity(buffer.frozen.len() + 1);
+        let mut plan = ScanPlan {
+            batches: Vec::new(),
+            files: self
+                .manifest
+                .files
+                .iter()
+                .filter(|f| f.db == db && f.table == table && overlaps(&(f.min_time..=f.max_time)))
+                .cloned()
+                .collect(),
+        };
+        let key = (db.to_owned(), table.to_owned());
+        for generation in &self.sealed {
+            for (batch, range) in generation.tables.get(&key).into_iter().flatten() {
+                if overlaps(range) {
+                    plan.batches.push(align(batch, schema, table)?);
+                }
+            }
+        }
+        let Some(buffer) = self.databases.get(db).and_then(|t| t.get(table)) else {
+            return Ok(plan);
+        };
         for (batch, range) in &buffer.frozen {
             if overlaps(range) {
-                out.push(align(batch, schema, table)?);
+                plan.batches.push(align(batch, schema, table)?);
             }
         }
         if buffer.rows > 0 && overlaps(&(buffer.open_min..=buffer.open_max)) {
-            out.push(align(&buffer.snapshot()?, schema, table)?);
+            plan.batches
+                .push(align(&buffer.snapshot()?, schema, table)?);
         }
-        Ok(out)
+        Ok(plan)
+    }
+
+    /// Moves every live row into a new sealed generation, to be persisted.
+    pub(crate) fn seal(&mut self) {
+        let mut tables = HashMap::new();
+        for (db, buffers) in self.databases.drain() {
+            for (table, mut buffer) in buffers {
+                if buffer.rows > 0 {
+                    buffer.freeze();
+                }
+                if !buffer.frozen.is_empty() {
+                    tables.insert((db.clone(), table), std::mem::take(&mut buffer.frozen));
+                }
+            }
+        }
+        self.applied_bytes = 0;
+        if tables.is_empty() {
+            return;
+        }
+        self.next_generation += 1;
+        self.sealed.push(Arc::new(Sealed {
+            id: self.next_generation,
+            tables,
+        }));
     }
 
     /// Rows buffered across every table.
@@ -107,7 +180,13 @@ impl Buffer {
             .values()
             .flat_map(|t| t.values())
             .map(|t| t.frozen_rows + t.rows)
-            .sum()
+            .sum::<usize>()
+            + self
+                .sealed
+                .iter()
+                .flat_map(|g| g.tables.values().flatten())
+                .map(|(b, _)| b.num_rows())
+                .sum::<usize>()
     }
 }
 

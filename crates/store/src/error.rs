@@ -36,6 +36,16 @@ pub enum StoreError {
     /// The write-ahead log stopped (its thread ended or failed).
     #[error("the write-ahead log is unavailable: {0}")]
     WalUnavailable(String),
+    /// A Parquet file could not be written or read.
+    #[error("{what} Parquet file {path}: {reason}")]
+    Parquet {
+        /// What the store was doing.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the Parquet library said.
+        reason: String,
+    },
     /// Arrow could not assemble a batch.
     #[error("building record batch for table {table:?}: {source}")]
     Arrow {

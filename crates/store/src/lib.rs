@@ -1,11 +1,18 @@
 //! weir's embedded storage engine: a catalog of typed columns, a write-ahead
-//! log with group commit, and a columnar (Arrow) write buffer.
+//! log with group commit, a columnar (Arrow) write buffer, and Parquet files.
 //!
 //! A write is parsed, checked against the catalog (a field whose type
 //! conflicts with its column rejects that line, the rest are kept), logged,
 //! and acknowledged only once its log record is durable; by then its rows are
 //! in the write buffer and every scan sees them. Reopening a data directory
 //! replays the log, so nothing acknowledged is lost to a crash.
+//!
+//! When the buffer passes its budget (or its interval), a background thread
+//! persists it: the log is cut at a segment boundary, the rows before the
+//! cut are sorted by (series, time), deduplicated (a later write wins field
+//! by field) and written as Parquet, one file per table and UTC day; the
+//! manifest then names the files and the segments before the cut are
+//! deleted. Scans read files, sealed and live buffer rows alike.
 //!
 //! ```
 //! use lineproto::Precision;
@@ -28,29 +35,37 @@
 //! assert_eq!(store.scan("telemetry", "cpu").unwrap().unwrap()[0].num_rows(), 1);
 //! ```
 //!
-//! Not built yet (the rest of the storage issue): persisting the buffer to
-//! Parquet, compaction, retention and the DataFusion table providers. Until
-//! then the buffer and the log grow with every write.
+//! Not built yet (the rest of the storage issue): compaction, so several
+//! persists of the same day leave several files (and duplicates across
+//! them are not merged); retention; reading Parquet through DataFusion's own
+//! scan with row-group pruning (files are read whole, skipped only by time
+//! range).
 //!
 //! # On disk
 //!
 //! ```text
-//! <data-dir>/LOCK            held (flock) by the process that has the store open
-//! <data-dir>/catalog.json    databases, tables, columns; replaced atomically
-//! <data-dir>/wal/NNNN.wal    log segments, replayed in order on open
+//! <data-dir>/LOCK                 held (flock) by the process that has the store open
+//! <data-dir>/catalog.json         databases, tables, columns; replaced atomically
+//! <data-dir>/manifest.json        Parquet files (table, time range, rows) and the last
+//!                                 persisted log segment; replaced atomically
+//! <data-dir>/wal/NNNN.wal         log segments after that one, replayed in order on open
+//! <data-dir>/data/NNNN.parquet    persisted rows, sorted by series and time
 //! ```
 
 mod buffer;
 pub mod catalog;
 mod error;
+mod manifest;
+mod persist;
 mod wal;
 
 use std::fmt;
 use std::fs::{self, File};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -59,9 +74,11 @@ use lineproto::{Line, ParseOptions, Precision};
 pub use buffer::{arrow_schema, arrow_type};
 pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use error::StoreError;
+pub use manifest::ParquetFile;
 pub use wal::WalConfig;
 
-use buffer::Buffer;
+use buffer::{align, Buffer};
+use manifest::Manifest;
 use wal::Wal;
 
 /// How a store behaves.
@@ -76,6 +93,14 @@ pub struct StoreConfig {
     pub max_line_bytes: usize,
     /// The longest token accepted in a line.
     pub max_token_bytes: usize,
+    /// Persist the buffer to Parquet once this many bytes of line protocol
+    /// have been written since the last persist.
+    pub buffer_budget_bytes: usize,
+    /// Persist buffered rows at least this often.
+    pub persist_interval: Duration,
+    /// Run the background persister; without it only [`Store::persist`]
+    /// persists.
+    pub background_persist: bool,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +110,9 @@ impl Default for StoreConfig {
             auto_create_databases: true,
             max_line_bytes: ParseOptions::DEFAULT_MAX_LINE_BYTES,
             max_token_bytes: ParseOptions::DEFAULT_MAX_TOKEN_BYTES,
+            buffer_budget_bytes: 256 << 20,
+            persist_interval: Duration::from_secs(600),
+            background_persist: true,
         }
     }
 }
@@ -118,25 +146,213 @@ pub struct WriteSummary {
     pub rejected: Vec<RejectedLine>,
 }
 
+/// What a persist did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersistSummary {
+    /// Rows written (after dropping duplicates).
+    pub rows: usize,
+    /// Files written.
+    pub files: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
 /// The storage engine over one data directory.
 #[derive(Debug)]
 pub struct Store {
+    inner: Arc<Inner>,
+    persister: Option<Persister>,
+}
+
+/// The store's state, shared with the background persister.
+#[derive(Debug)]
+struct Inner {
     dir: PathBuf,
     config: StoreConfig,
     catalog: Mutex<Catalog>,
     buffer: Arc<RwLock<Buffer>>,
     wal: Wal,
+    /// One persist at a time; holds when the last one started.
+    persist_lock: Mutex<Instant>,
+    /// Wakes the persister (budget passed) or stops it (`true`).
+    persist_signal: Arc<(Mutex<bool>, Condvar)>,
     /// Held open for its lock for as long as the store is open.
     _lock: File,
 }
 
-/// Version byte that starts every log record's payload.
-const RECORD_LINES_V1: u8 = 1;
+/// The background thread that persists when the buffer passes its budget
+/// or its interval.
+#[derive(Debug)]
+struct Persister {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Persister {
+    fn start(inner: Arc<Inner>) -> Result<Self, StoreError> {
+        let stop = Arc::clone(&inner.persist_signal);
+        let signal = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("weir-persist".into())
+            .spawn(move || loop {
+                let (flag, wake) = &*signal;
+                let stopped = lock(flag);
+                // A stop that came while persisting must not wait out the timeout.
+                if *stopped {
+                    return;
+                }
+                let (stopped, _) = wake
+                    .wait_timeout(stopped, Duration::from_secs(1))
+                    .unwrap_or_else(|p| p.into_inner());
+                if *stopped {
+                    return;
+                }
+                drop(stopped);
+                if inner.needs_persist() {
+                    if let Err(e) = inner.persist() {
+                        tracing::error!("persisting the write buffer: {e}");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::io("starting the persister for", &PathBuf::new(), e))?;
+        Ok(Persister {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stop(&mut self) {
+        let (flag, wake) = &*self.stop;
+        *lock(flag) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the persister thread panicked");
+            }
+        }
+    }
+}
 
 impl Store {
     /// Opens (creating if needed) the store in `dir` and replays its log.
     /// Fails if another process has it open.
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Store, StoreError> {
+        let inner = Arc::new(Inner::open(dir, config)?);
+        let persister = if config.background_persist {
+            Some(Persister::start(Arc::clone(&inner))?)
+        } else {
+            None
+        };
+        Ok(Store { inner, persister })
+    }
+
+    /// Stores the lines of `body` in database `db`. Lines without a
+    /// timestamp get the current time. Bad lines are reported in the
+    /// summary and the rest are stored; the call returns once they are
+    /// durable and visible to scans.
+    pub fn write_lines(
+        &self,
+        db: &str,
+        body: &[u8],
+        precision: Precision,
+    ) -> Result<WriteSummary, StoreError> {
+        self.inner.write_lines(db, body, precision)
+    }
+
+    /// [`Store::write_lines`] with `default_time` (ns) for lines without a
+    /// timestamp.
+    pub fn write_lines_at(
+        &self,
+        db: &str,
+        body: &[u8],
+        precision: Precision,
+        default_time: i64,
+    ) -> Result<WriteSummary, StoreError> {
+        self.inner.write_lines_at(db, body, precision, default_time)
+    }
+
+    /// Creates database `db` if it does not exist; returns whether it is new.
+    pub fn create_database(&self, db: &str) -> Result<bool, StoreError> {
+        self.inner.create_database(db)
+    }
+
+    /// A copy of the catalog.
+    pub fn catalog(&self) -> Catalog {
+        lock(&self.inner.catalog).clone()
+    }
+
+    /// The Arrow schema of `db.table`, if the table exists.
+    pub fn table_schema(&self, db: &str, table: &str) -> Option<SchemaRef> {
+        lock(&self.inner.catalog).table(db, table).map(arrow_schema)
+    }
+
+    /// Every stored row of `db.table` as record batches with the table's
+    /// current schema, or `None` if there is no such table.
+    pub fn scan(&self, db: &str, table: &str) -> Result<Option<Vec<RecordBatch>>, StoreError> {
+        let Some(schema) = self.table_schema(db, table) else {
+            return Ok(None);
+        };
+        self.inner
+            .scan(db, table, &schema, &(i64::MIN..=i64::MAX))
+            .map(Some)
+    }
+
+    /// The rows of `db.table` as batches with exactly `schema` (columns it
+    /// lacks read as null, columns added since are left out): what a query
+    /// planned against an earlier schema needs. Files and chunks holding no
+    /// row in `time` (nanoseconds, inclusive) are skipped; returned batches
+    /// may still hold rows outside it.
+    pub fn scan_with_schema(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        self.inner.scan(db, table, schema, time)
+    }
+
+    /// Writes every buffered row to Parquet now, then releases the log
+    /// segments that held them.
+    pub fn persist(&self) -> Result<PersistSummary, StoreError> {
+        self.inner.persist()
+    }
+
+    /// The persisted Parquet files.
+    pub fn files(&self) -> Vec<ParquetFile> {
+        read_lock(&self.inner.buffer).manifest.files.clone()
+    }
+
+    /// Rows held in memory (not yet persisted), across all tables.
+    pub fn buffered_rows(&self) -> usize {
+        read_lock(&self.inner.buffer).rows()
+    }
+
+    /// Stops the persister, commits queued writes and closes the log.
+    /// Buffered rows stay in the log and are replayed on the next open.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(mut persister) = self.persister.take() {
+            persister.stop();
+        }
+        self.inner.wal.close();
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Version byte that starts every log record's payload.
+const RECORD_LINES_V1: u8 = 1;
+
+impl Inner {
+    fn open(dir: &Path, config: StoreConfig) -> Result<Inner, StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating data directory", dir, e))?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path)
@@ -147,34 +363,156 @@ impl Store {
         let catalog_path = dir.join("catalog.json");
         let mut catalog = Catalog::load(&catalog_path)?;
         let before = catalog.clone();
+        let manifest = Manifest::load(&dir.join("manifest.json"))?;
+        remove_orphan_files(&dir.join("data"), &manifest)?;
         let buffer = Arc::new(RwLock::new(Buffer::default()));
         let sink = Arc::clone(&buffer);
+        let sealer = Arc::clone(&buffer);
+        let persist_signal = Arc::new((Mutex::new(false), Condvar::new()));
+        let wake = Arc::clone(&persist_signal);
+        let budget = config.buffer_budget_bytes;
         let mut replayed = Buffer::default();
         let wal = Wal::open(
             &dir.join("wal"),
             config.wal,
+            manifest.persisted_through_segment,
             |payload| replay_record(payload, &mut catalog, &mut replayed),
-            Box::new(move |payload| apply_record(payload, &sink)),
+            Box::new(move |payload| {
+                if apply_record(payload, &sink) >= budget {
+                    wake.1.notify_all();
+                }
+            }),
+            Box::new(move || write_lock(&sealer).seal()),
         )?;
+        replayed.manifest = manifest;
         *write_lock(&buffer) = replayed;
         if catalog != before {
             catalog.save(&catalog_path)?;
         }
-        Ok(Store {
+        Ok(Inner {
             dir: dir.to_owned(),
             config,
             catalog: Mutex::new(catalog),
             buffer,
             wal,
+            persist_lock: Mutex::new(Instant::now()),
+            persist_signal,
             _lock: lock,
         })
     }
 
-    /// Stores the lines of `body` in database `db`. Lines without a
-    /// timestamp get the current time. Bad lines are reported in the
-    /// summary and the rest are stored; the call returns once they are
-    /// durable and visible to scans.
-    pub fn write_lines(
+    /// Whether the buffer passed its budget, or holds rows older than the
+    /// persist interval.
+    fn needs_persist(&self) -> bool {
+        let (bytes, rows) = {
+            let buffer = read_lock(&self.buffer);
+            (buffer.applied_bytes, buffer.rows())
+        };
+        let last = *lock(&self.persist_lock);
+        bytes >= self.config.buffer_budget_bytes
+            || (rows > 0 && last.elapsed() >= self.config.persist_interval)
+    }
+
+    /// Seals the buffer at a log segment boundary, writes the sealed rows
+    /// to Parquet, registers the files, then drops the sealed rows and the
+    /// segments that held them. A crash at any point loses nothing: until
+    /// the manifest names the files, the log still holds their rows.
+    fn persist(&self) -> Result<PersistSummary, StoreError> {
+        let mut last = lock(&self.persist_lock);
+        *last = Instant::now();
+        // Under the catalog lock no writer is between its schema check and
+        // its log submission, so the rotation cuts between whole writes.
+        let closed = {
+            let _writers = lock(&self.catalog);
+            self.wal.rotate()?
+        };
+        let catalog = lock(&self.catalog).clone();
+        let (sealed, mut next_file) = {
+            let buffer = read_lock(&self.buffer);
+            (buffer.sealed.clone(), buffer.manifest.next_file)
+        };
+        let data_dir = self.dir.join("data");
+        fs::create_dir_all(&data_dir)
+            .map_err(|e| StoreError::io("creating data directory", &data_dir, e))?;
+        let mut summary = PersistSummary::default();
+        let mut files = Vec::new();
+        for generation in &sealed {
+            let mut tables: Vec<_> = generation.tables.iter().collect();
+            tables.sort_by(|a, b| a.0.cmp(b.0));
+            for ((db, table), chunks) in tables {
+                let Some(schema) = catalog.table(db, table).map(arrow_schema) else {
+                    tracing::error!("table {db}.{table} is buffered but not in the catalog; keeping it in the log");
+                    continue;
+                };
+                let batches = chunks
+                    .iter()
+                    .map(|(b, _)| align(b, &schema, table))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let sorted = persist::sort_dedup(table, &schema, &batches)?;
+                for day in persist::split_by_day(table, &sorted)? {
+                    let Some((min_time, max_time)) = persist::time_bounds(&day) else {
+                        continue;
+                    };
+                    next_file += 1;
+                    let name = format!("{next_file:012}.parquet");
+                    let bytes = persist::write_parquet(&data_dir.join(&name), &day)?;
+                    summary.rows += day.num_rows();
+                    summary.files += 1;
+                    summary.bytes += bytes;
+                    files.push(ParquetFile {
+                        db: db.clone(),
+                        table: table.clone(),
+                        name,
+                        min_time,
+                        max_time,
+                        rows: day.num_rows(),
+                        bytes,
+                    });
+                }
+            }
+        }
+        {
+            let mut buffer = write_lock(&self.buffer);
+            let mut manifest = buffer.manifest.clone();
+            manifest.files.extend(files);
+            manifest.next_file = next_file;
+            manifest.persisted_through_segment = closed;
+            manifest.save(&self.dir.join("manifest.json"))?;
+            buffer.manifest = manifest;
+            let done: Vec<u64> = sealed.iter().map(|g| g.id).collect();
+            buffer.sealed.retain(|g| !done.contains(&g.id));
+        }
+        self.wal.remove_through(closed)?;
+        Ok(summary)
+    }
+
+    /// Rows of `db.table` from Parquet files and the buffer, aligned to `schema`.
+    fn scan(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let plan = read_lock(&self.buffer).scan(db, table, schema, time)?;
+        let mut out = Vec::new();
+        for file in &plan.files {
+            let path = self.dir.join("data").join(&file.name);
+            // A damaged file must not make the rest unreadable.
+            match persist::read_parquet(&path) {
+                Ok(batches) => {
+                    for batch in batches {
+                        out.push(align(&batch, schema, table)?);
+                    }
+                }
+                Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
+            }
+        }
+        out.extend(plan.batches);
+        Ok(out)
+    }
+
+    fn write_lines(
         &self,
         db: &str,
         body: &[u8],
@@ -188,9 +526,7 @@ impl Store {
         self.write_lines_at(db, body, precision, now)
     }
 
-    /// [`Store::write_lines`] with `default_time` (ns) for lines without a
-    /// timestamp.
-    pub fn write_lines_at(
+    fn write_lines_at(
         &self,
         db: &str,
         body: &[u8],
@@ -283,8 +619,7 @@ impl Store {
         Ok(summary)
     }
 
-    /// Creates database `db` if it does not exist; returns whether it is new.
-    pub fn create_database(&self, db: &str) -> Result<bool, StoreError> {
+    fn create_database(&self, db: &str) -> Result<bool, StoreError> {
         check_database_name(db)?;
         let mut catalog = lock(&self.catalog);
         if !catalog.create_database(db) {
@@ -292,54 +627,6 @@ impl Store {
         }
         catalog.save(&self.dir.join("catalog.json"))?;
         Ok(true)
-    }
-
-    /// A copy of the catalog.
-    pub fn catalog(&self) -> Catalog {
-        lock(&self.catalog).clone()
-    }
-
-    /// The Arrow schema of `db.table`, if the table exists.
-    pub fn table_schema(&self, db: &str, table: &str) -> Option<SchemaRef> {
-        lock(&self.catalog).table(db, table).map(arrow_schema)
-    }
-
-    /// Every stored row of `db.table` as record batches with the table's
-    /// current schema, or `None` if there is no such table.
-    pub fn scan(&self, db: &str, table: &str) -> Result<Option<Vec<RecordBatch>>, StoreError> {
-        let Some(schema) = self.table_schema(db, table) else {
-            return Ok(None);
-        };
-        let buffer = self.buffer.read().unwrap_or_else(|p| p.into_inner());
-        buffer
-            .scan(db, table, &schema, &(i64::MIN..=i64::MAX))
-            .map(Some)
-    }
-
-    /// The rows of `db.table` as batches with exactly `schema` (columns it
-    /// lacks read as null, columns added since are left out): what a query
-    /// planned against an earlier schema needs. Chunks holding no row in
-    /// `time` (nanoseconds, inclusive) are skipped; returned batches may
-    /// still hold rows outside it.
-    pub fn scan_with_schema(
-        &self,
-        db: &str,
-        table: &str,
-        schema: &SchemaRef,
-        time: &RangeInclusive<i64>,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
-        let buffer = self.buffer.read().unwrap_or_else(|p| p.into_inner());
-        buffer.scan(db, table, schema, time)
-    }
-
-    /// Rows held in the write buffer, across all tables.
-    pub fn buffered_rows(&self) -> usize {
-        self.buffer.read().unwrap_or_else(|p| p.into_inner()).rows()
-    }
-
-    /// Commits queued writes and closes the log.
-    pub fn close(mut self) {
-        self.wal.close();
     }
 }
 
@@ -351,6 +638,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn write_lock(b: &RwLock<Buffer>) -> std::sync::RwLockWriteGuard<'_, Buffer> {
     b.write().unwrap_or_else(|p| p.into_inner())
+}
+
+fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
+    b.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Deletes files under `data_dir` that the manifest does not name: left by
+/// a persist that crashed before registering them (their rows are still in
+/// the log).
+fn remove_orphan_files(data_dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+    let Ok(entries) = fs::read_dir(data_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let known = manifest
+            .files
+            .iter()
+            .any(|f| name.to_str() == Some(f.name.as_str()));
+        if !known {
+            let path = entry.path();
+            tracing::warn!("removing {}: no persist registered it", path.display());
+            fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn check_database_name(db: &str) -> Result<(), StoreError> {
@@ -398,12 +711,18 @@ fn record_lines(body: &[u8]) -> impl Iterator<Item = Line<'_>> {
     })
 }
 
-/// Applies a freshly durable record to the shared buffer.
-fn apply_record(payload: &[u8], buffer: &RwLock<Buffer>) {
+/// Applies a freshly durable record to the shared buffer; returns the bytes
+/// applied since the last seal.
+fn apply_record(payload: &[u8], buffer: &RwLock<Buffer>) -> usize {
+    let mut buffer = write_lock(buffer);
     match split_record(payload) {
-        Some((db, body)) => write_lock(buffer).apply(db, record_lines(body)),
+        Some((db, body)) => {
+            buffer.applied_bytes += payload.len();
+            buffer.apply(db, record_lines(body));
+        }
         None => tracing::error!("skipping a log record of unknown format"),
     }
+    buffer.applied_bytes
 }
 
 /// Applies a replayed record, re-admitting its lines to the catalog (a

@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,19 @@ struct Request {
     done: SyncSender<Result<(), String>>,
 }
 
+/// What the log thread is asked to do, in order.
+enum Message {
+    /// Make a record durable, apply it, acknowledge it.
+    Append(Request),
+    /// Close the segment (everything before is in it), call the rotate hook,
+    /// start a new segment, answer with the closed segment's number.
+    Rotate(SyncSender<Result<u64, String>>),
+}
+
+/// Called by the log thread when it closes a segment on request, after every
+/// earlier record was applied and before any later one is.
+pub(crate) type OnRotate = Box<dyn FnMut() + Send>;
+
 /// Called by the log thread, in log order, for each record once it is durable
 /// and before its writer is told so.
 pub(crate) type OnDurable = Box<dyn FnMut(&[u8]) + Send>;
@@ -62,34 +76,43 @@ pub(crate) type OnDurable = Box<dyn FnMut(&[u8]) + Send>;
 /// The handle writers use; the log thread owns the file.
 #[derive(Debug)]
 pub(crate) struct Wal {
-    tx: Option<SyncSender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    dir: PathBuf,
+    tx: Mutex<Option<SyncSender<Message>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Wal {
-    /// Replays every record under `dir` into `replay`, then starts the log
-    /// thread on a new segment.
+    /// Deletes the segments up to `persisted_through` (their rows are in
+    /// Parquet already), replays every later record into `replay`, then
+    /// starts the log thread on a new segment.
     pub(crate) fn open(
         dir: &Path,
         config: WalConfig,
+        persisted_through: u64,
         mut replay: impl FnMut(&[u8]),
         on_durable: OnDurable,
+        on_rotate: OnRotate,
     ) -> Result<Wal, StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating WAL directory", dir, e))?;
+        remove_through(dir, persisted_through)?;
         let segments = list_segments(dir)?;
-        let last = segments.last().map_or(0, |(n, _)| *n);
+        let last = segments
+            .last()
+            .map_or(0, |(n, _)| *n)
+            .max(persisted_through);
         for (i, (_, path)) in segments.iter().enumerate() {
             replay_segment(path, i + 1 == segments.len(), &mut replay)?;
         }
         let writer = SegmentWriter::create(dir, last + 1, config)?;
-        let (tx, rx) = mpsc::sync_channel::<Request>(1024);
+        let (tx, rx) = mpsc::sync_channel::<Message>(1024);
         let thread = std::thread::Builder::new()
             .name("weir-wal".into())
-            .spawn(move || run(writer, rx, on_durable))
+            .spawn(move || run(writer, rx, on_durable, on_rotate))
             .map_err(|e| StoreError::io("starting WAL thread for", dir, e))?;
         Ok(Wal {
-            tx: Some(tx),
-            thread: Some(thread),
+            dir: dir.to_owned(),
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -101,17 +124,43 @@ impl Wal {
         Ok(Pending(wait))
     }
 
+    /// Closes the current segment once everything queued before is applied,
+    /// and returns its number; records queued later go to a new segment.
+    pub(crate) fn rotate(&self) -> Result<u64, StoreError> {
+        let (done, wait) = mpsc::sync_channel(1);
+        self.send(Message::Rotate(done))?;
+        match wait.recv() {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(StoreError::WalUnavailable(e)),
+            Err(_) => Err(StoreError::WalUnavailable(
+                "the log thread has stopped".into(),
+            )),
+        }
+    }
+
+    /// Deletes the closed segments up to number `through`.
+    pub(crate) fn remove_through(&self, through: u64) -> Result<(), StoreError> {
+        remove_through(&self.dir, through)
+    }
+
+    fn send(&self, message: Message) -> Result<(), StoreError> {
+        // Cloned out of the lock so a full queue blocks no other sender.
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::WalUnavailable("the log is closed".into()))?;
+        tx.send(message)
+            .map_err(|_| StoreError::WalUnavailable("the log thread has stopped".into()))
+    }
+
     fn enqueue(
         &self,
         payload: Vec<u8>,
         done: SyncSender<Result<(), String>>,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| StoreError::WalUnavailable("the log is closed".into()))?;
-        tx.send(Request { payload, done })
-            .map_err(|_| StoreError::WalUnavailable("the log thread has stopped".into()))
+        self.send(Message::Append(Request { payload, done }))
     }
 
     fn wait(wait: Receiver<Result<(), String>>) -> Result<(), StoreError> {
@@ -125,9 +174,10 @@ impl Wal {
     }
 
     /// Commits what is queued and stops the log thread.
-    pub(crate) fn close(&mut self) {
-        self.tx.take();
-        if let Some(thread) = self.thread.take() {
+    pub(crate) fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(thread) = thread {
             if thread.join().is_err() {
                 tracing::error!("the WAL thread panicked");
             }
@@ -152,17 +202,41 @@ impl Pending {
     }
 }
 
-/// The log thread: gather a group, write it, sync once, apply, acknowledge.
-fn run(mut writer: SegmentWriter, rx: Receiver<Request>, mut on_durable: OnDurable) {
-    while let Ok(first) = rx.recv() {
+/// The log thread: gather a group, write it, sync once, apply, acknowledge;
+/// rotate when asked, between groups.
+fn run(
+    mut writer: SegmentWriter,
+    rx: Receiver<Message>,
+    mut on_durable: OnDurable,
+    mut on_rotate: OnRotate,
+) {
+    let mut next = rx.recv().ok();
+    while let Some(message) = next.take() {
+        let first = match message {
+            Message::Rotate(done) => {
+                let result = writer.rotate();
+                if result.is_ok() {
+                    on_rotate();
+                }
+                let _ = done.send(result);
+                next = rx.recv().ok();
+                continue;
+            }
+            Message::Append(request) => request,
+        };
         let started = Instant::now();
         let mut bytes = first.payload.len();
         let mut group = vec![first];
         while bytes < MAX_GROUP_BYTES && started.elapsed() < writer.config.flush_interval {
             match rx.try_recv() {
-                Ok(next) => {
-                    bytes += next.payload.len();
-                    group.push(next);
+                Ok(Message::Append(request)) => {
+                    bytes += request.payload.len();
+                    group.push(request);
+                }
+                // A rotation waits for the group ahead of it.
+                Ok(rotate @ Message::Rotate(_)) => {
+                    next = Some(rotate);
+                    break;
                 }
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -174,6 +248,9 @@ fn run(mut writer: SegmentWriter, rx: Receiver<Request>, mut on_durable: OnDurab
             }
             // A writer that gave up waiting is no error of the log's.
             let _ = request.done.send(result.clone());
+        }
+        if next.is_none() {
+            next = rx.recv().ok();
         }
     }
     if let Err(e) = writer.file.sync_all() {
@@ -246,22 +323,47 @@ impl SegmentWriter {
         }
         self.len += self.frame.len() as u64;
         if self.len >= self.config.segment_bytes {
-            match SegmentWriter::create(&self.dir, self.number + 1, self.config) {
-                Ok(next) => {
-                    let frame = std::mem::take(&mut self.frame);
-                    *self = next;
-                    self.frame = frame;
-                }
-                // Keep appending to the full segment; rotation is retried next time.
-                Err(e) => tracing::error!("rotating WAL: {e}"),
+            // On failure keep appending to the full segment; retried next time.
+            if let Err(e) = self.rotate() {
+                tracing::error!("{e}");
             }
         }
         Ok(())
+    }
+
+    /// Syncs and closes this segment, continues in the next one; returns the
+    /// closed segment's number.
+    fn rotate(&mut self) -> Result<u64, String> {
+        let closed = self.number;
+        self.file
+            .sync_all()
+            .map_err(|e| format!("syncing WAL segment {}: {e}", self.path.display()))?;
+        let next = SegmentWriter::create(&self.dir, closed + 1, self.config)
+            .map_err(|e| format!("rotating WAL: {e}"))?;
+        let frame = std::mem::take(&mut self.frame);
+        *self = next;
+        self.frame = frame;
+        Ok(closed)
     }
 }
 
 fn segment_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number:020}.wal"))
+}
+
+/// Deletes the segments under `dir` numbered up to `through`.
+fn remove_through(dir: &Path, through: u64) -> Result<(), StoreError> {
+    let mut removed = false;
+    for (number, path) in list_segments(dir)? {
+        if number <= through {
+            fs::remove_file(&path).map_err(|e| StoreError::io("removing WAL segment", &path, e))?;
+            removed = true;
+        }
+    }
+    if removed {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// The segments under `dir`, in order.
@@ -378,8 +480,10 @@ mod tests {
         let wal = Wal::open(
             dir,
             WalConfig::default(),
+            0,
             |p| seen.push(p.to_vec()),
             Box::new(move |p| sink.lock().unwrap().push(p.to_vec())),
+            Box::new(|| {}),
         )
         .unwrap();
         (wal, durable)
@@ -389,7 +493,7 @@ mod tests {
     fn records_replay_in_order_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = Vec::new();
-        let (mut wal, durable) = open(dir.path(), &mut seen);
+        let (wal, durable) = open(dir.path(), &mut seen);
         assert!(seen.is_empty());
         for i in 0..100u32 {
             wal.append(i.to_le_bytes().to_vec()).unwrap();
@@ -405,7 +509,7 @@ mod tests {
     fn torn_and_corrupt_tails_are_truncated_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = Vec::new();
-        let (mut wal, _) = open(dir.path(), &mut seen);
+        let (wal, _) = open(dir.path(), &mut seen);
         wal.append(b"one".to_vec()).unwrap();
         wal.append(b"two".to_vec()).unwrap();
         wal.close();
@@ -469,15 +573,73 @@ mod tests {
             segment_bytes: 64,
             ..WalConfig::default()
         };
-        let mut wal = Wal::open(dir.path(), config, |_| {}, Box::new(|_| {})).unwrap();
+        let wal = Wal::open(
+            dir.path(),
+            config,
+            0,
+            |_| {},
+            Box::new(|_| {}),
+            Box::new(|| {}),
+        )
+        .unwrap();
         for i in 0..20u8 {
             wal.append(vec![i; 10]).unwrap();
         }
         wal.close();
         assert!(list_segments(dir.path()).unwrap().len() > 3);
         let mut seen = Vec::new();
-        let wal = Wal::open(dir.path(), config, |p| seen.push(p[0]), Box::new(|_| {})).unwrap();
+        let wal = Wal::open(
+            dir.path(),
+            config,
+            0,
+            |p| seen.push(p[0]),
+            Box::new(|_| {}),
+            Box::new(|| {}),
+        )
+        .unwrap();
         drop(wal);
         assert_eq!(seen, (0..20u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn rotation_splits_the_log_where_asked_and_persisted_segments_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (e1, e2) = (Arc::clone(&events), Arc::clone(&events));
+        let wal = Wal::open(
+            dir.path(),
+            WalConfig::default(),
+            0,
+            |_| {},
+            Box::new(move |p| {
+                e1.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(p).into_owned())
+            }),
+            Box::new(move || e2.lock().unwrap().push("rotate".into())),
+        )
+        .unwrap();
+        wal.append(b"a".to_vec()).unwrap();
+        wal.append(b"b".to_vec()).unwrap();
+        let closed = wal.rotate().unwrap();
+        wal.append(b"c".to_vec()).unwrap();
+        wal.close();
+        assert_eq!(closed, 1);
+        assert_eq!(*events.lock().unwrap(), ["a", "b", "rotate", "c"]);
+
+        // Segments up to `closed` are persisted elsewhere: deleted, not replayed.
+        let mut seen = Vec::new();
+        let wal = Wal::open(
+            dir.path(),
+            WalConfig::default(),
+            closed,
+            |p| seen.push(p.to_vec()),
+            Box::new(|_| {}),
+            Box::new(|| {}),
+        )
+        .unwrap();
+        wal.close();
+        assert_eq!(seen, [b"c".to_vec()]);
+        assert!(!segment_path(dir.path(), 1).exists());
     }
 }

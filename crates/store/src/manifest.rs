@@ -1,0 +1,64 @@
+//! The manifest: which Parquet files hold persisted rows, and up to which
+//! log segment everything is persisted. Saved atomically after the files it
+//! names are durable, so a crash leaves either the old or the new set.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::write_atomically;
+use crate::error::StoreError;
+
+/// One persisted Parquet file: rows of one table, sorted by series and time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParquetFile {
+    /// Database.
+    pub db: String,
+    /// Table.
+    pub table: String,
+    /// File name under `<data-dir>/data/`.
+    pub name: String,
+    /// Earliest row time (ns).
+    pub min_time: i64,
+    /// Latest row time (ns).
+    pub max_time: i64,
+    /// Rows in the file.
+    pub rows: usize,
+    /// Size on disk.
+    pub bytes: u64,
+}
+
+/// Everything persisted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Manifest {
+    /// Log segments up to this number are in the files below and are not
+    /// replayed (0: none).
+    pub(crate) persisted_through_segment: u64,
+    /// Number for the next file name.
+    pub(crate) next_file: u64,
+    /// The files, oldest first.
+    pub(crate) files: Vec<ParquetFile>,
+}
+
+impl Manifest {
+    /// Reads the manifest at `path`, or an empty one if there is none.
+    pub(crate) fn load(path: &Path) -> Result<Self, StoreError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::CorruptCatalog {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+            Err(e) => Err(StoreError::io("reading the manifest", path, e)),
+        }
+    }
+
+    /// Saves the manifest atomically.
+    pub(crate) fn save(&self, path: &Path) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| StoreError::CorruptCatalog {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        write_atomically(path, &json)
+    }
+}
