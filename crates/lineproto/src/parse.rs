@@ -407,7 +407,8 @@ impl<'a> Lines<'a> {
                         None => break 'scan b.len(),
                     }
                 } else {
-                    while matches!(b.get(i), Some(&c) if !matches!(c, b',' | b' ' | b'\n')) {
+                    while matches!(b.get(i), Some(&c) if !matches!(c, b',' | b' ' | b'\n' | b'\r'))
+                    {
                         i += 1;
                     }
                 }

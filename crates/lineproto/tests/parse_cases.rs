@@ -1254,7 +1254,8 @@ fn batch_of_five_with_two_bad_keeps_three_in_order() {
 /// into the good lines after it.
 #[test]
 fn stray_quotes_in_a_bad_line_do_not_swallow_the_next_lines() {
-    let cases: [&[u8]; 5] = [
+    let cases: [&[u8]; 6] = [
+        b"m v=1\r,s=\"a\nm v=2\nm v=3\n",
         b"m v=1=\"\nm v=2\nm v=3\n",
         b"m v=1 12=\"\nm v=2\nm v=3\n",
         b"m v=\"a\"x=\"\nm v=2\nm v=3\n",

@@ -51,7 +51,7 @@ pub enum QueryError {
     #[error("database {0:?} not found")]
     DatabaseNotFound(String),
     /// The query engine refused or failed the query; its message says why.
-    #[error("{0}")]
+    #[error(transparent)]
     Engine(#[from] DataFusionError),
 }
 

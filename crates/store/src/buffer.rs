@@ -24,6 +24,9 @@ use crate::manifest::{Manifest, ParquetFile};
 
 /// Rows per frozen chunk.
 pub(crate) const FREEZE_ROWS: usize = 32 * 1024;
+/// Text bytes (tag values and strings) per chunk: keeps every string column
+/// of a chunk far below Arrow's 2 GiB offset limit.
+pub(crate) const FREEZE_TEXT_BYTES: usize = 256 << 20;
 
 /// The Arrow type of a column.
 pub fn arrow_type(kind: ColumnKind) -> DataType {
@@ -337,6 +340,8 @@ struct TableBuffer {
     index: HashMap<String, usize>,
     /// Unfrozen rows.
     rows: usize,
+    /// Text bytes among the unfrozen rows.
+    open_text: usize,
     /// Earliest and latest time among the unfrozen rows.
     open_min: i64,
     open_max: i64,
@@ -356,6 +361,7 @@ impl TableBuffer {
             columns: Vec::new(),
             index: HashMap::new(),
             rows: 0,
+            open_text: 0,
             open_min: i64::MAX,
             open_max: i64::MIN,
             frozen: Vec::new(),
@@ -379,6 +385,19 @@ impl TableBuffer {
     }
 
     fn push(&mut self, line: &Line<'_>) {
+        let text: usize = line.tags.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + line
+                .fields
+                .iter()
+                .map(|(_, v)| match v {
+                    FieldValue::String(s) => s.len(),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        if self.rows > 0 && self.open_text + text > FREEZE_TEXT_BYTES {
+            self.freeze();
+        }
+        self.open_text += text;
         // A line without timestamp never gets here: the store sets one.
         let time = line.timestamp.unwrap_or_default();
         self.time.append_value(time);
@@ -418,6 +437,7 @@ impl TableBuffer {
                 self.frozen_rows += batch.num_rows();
                 self.frozen.push((batch, self.open_min..=self.open_max));
                 self.rows = 0;
+                self.open_text = 0;
                 self.open_min = i64::MAX;
                 self.open_max = i64::MIN;
             }

@@ -33,6 +33,14 @@ pub enum StoreError {
     /// A database name the store cannot use.
     #[error("invalid database name {0:?}: use 1 to 255 bytes without '/', '\\', control characters, and not \".\" or \"..\"")]
     InvalidDatabaseName(String),
+    /// One write is larger than one log record may be.
+    #[error("a write of {bytes} bytes is larger than the limit of {limit} bytes; split it into smaller writes")]
+    WriteTooLarge {
+        /// The write's size as logged.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The write-ahead log stopped (its thread ended or failed).
     #[error("the write-ahead log is unavailable: {0}")]
     WalUnavailable(String),

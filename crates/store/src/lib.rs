@@ -348,6 +348,11 @@ impl Drop for Store {
     }
 }
 
+/// The largest line a store accepts, whatever its configuration says.
+const MAX_LINE_BYTES: usize = 64 << 20;
+/// The largest write (as logged) a store accepts: one log record.
+const MAX_WRITE_BYTES: usize = wal::MAX_RECORD_BYTES;
+
 /// Version byte that starts every log record's payload.
 const RECORD_LINES_V1: u8 = 1;
 
@@ -386,7 +391,8 @@ impl Inner {
         )?;
         replayed.manifest = manifest;
         *write_lock(&buffer) = replayed;
-        if catalog != before {
+        // Saved even when empty: its presence marks a weir data directory.
+        if catalog != before || !catalog_path.exists() {
             catalog.save(&catalog_path)?;
         }
         Ok(Inner {
@@ -536,8 +542,10 @@ impl Inner {
         check_database_name(db)?;
         let opts = ParseOptions {
             precision,
-            max_line_bytes: self.config.max_line_bytes,
-            max_token_bytes: self.config.max_token_bytes,
+            // Capped so one column of one buffer chunk stays far below
+            // Arrow's 2 GiB offset limit.
+            max_line_bytes: self.config.max_line_bytes.min(MAX_LINE_BYTES),
+            max_token_bytes: self.config.max_token_bytes.min(MAX_LINE_BYTES),
         };
         let mut summary = WriteSummary::default();
         // Parse and encode outside the lock; only the schema check and the
@@ -570,6 +578,12 @@ impl Inner {
             parsed.push((lines.line_number(), line, start..encoded.len()));
         }
 
+        if encoded.len() > MAX_WRITE_BYTES {
+            return Err(StoreError::WriteTooLarge {
+                bytes: encoded.len(),
+                limit: MAX_WRITE_BYTES,
+            });
+        }
         let pending = {
             let mut catalog = lock(&self.catalog);
             let mut changed = false;
@@ -700,9 +714,16 @@ fn split_record(payload: &[u8]) -> Option<(&str, &[u8])> {
 }
 
 fn record_lines(body: &[u8]) -> impl Iterator<Item = Line<'_>> {
-    // Logged lines were encoded by the store itself, so they parse; a line
-    // that does not is skipped rather than stopping recovery.
-    lineproto::parse_lines(body).filter_map(|item| match item {
+    // Logged lines were encoded by the store itself, so they parse; no size
+    // limit applies (encoding may have lengthened a line that was within
+    // the write's limits). A line that does not parse is skipped rather
+    // than stopping recovery.
+    let unlimited = ParseOptions {
+        precision: Precision::Nanoseconds,
+        max_line_bytes: usize::MAX,
+        max_token_bytes: usize::MAX,
+    };
+    unlimited.parse(body).filter_map(|item| match item {
         Ok(line) => Some(line),
         Err(e) => {
             tracing::warn!("skipping unreadable logged line: {e}");

@@ -21,8 +21,9 @@ use crate::error::StoreError;
 
 const MAGIC: &[u8; 8] = b"WEIRWAL1";
 const FRAME_HEADER: usize = 8;
-/// Records larger than this are treated as corruption on replay.
-const MAX_RECORD_BYTES: usize = 1 << 30;
+/// The largest record: writes beyond it are refused before logging, and
+/// larger lengths are treated as corruption on replay.
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 30;
 /// A commit group stops gathering writes past this many bytes.
 const MAX_GROUP_BYTES: usize = 16 << 20;
 
@@ -33,8 +34,10 @@ pub struct WalConfig {
     /// handed to the operating system: a process crash loses nothing, a
     /// power failure or kernel crash can lose the last writes.
     pub sync: bool,
-    /// The longest a commit group keeps gathering writes that arrive while
-    /// it forms; an idle log commits a lone write at once.
+    /// The longest a commit group keeps taking writes that are already
+    /// queued behind its first one (it never waits for more): under load,
+    /// concurrent writes share one fsync; an idle log commits a lone write
+    /// at once.
     pub flush_interval: Duration,
     /// A segment is closed and a new one started past this size.
     pub segment_bytes: u64,
@@ -94,6 +97,7 @@ impl Wal {
         on_rotate: OnRotate,
     ) -> Result<Wal, StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating WAL directory", dir, e))?;
+        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
         remove_through(dir, persisted_through)?;
         let segments = list_segments(dir)?;
         let last = segments
@@ -103,7 +107,17 @@ impl Wal {
         for (i, (_, path)) in segments.iter().enumerate() {
             replay_segment(path, i + 1 == segments.len(), &mut replay)?;
         }
-        let writer = SegmentWriter::create(dir, last + 1, config)?;
+        // An empty last segment (a store opened and closed without writes,
+        // such as a `weir query`) is reused rather than piling up.
+        let writer = match segments.last() {
+            Some((n, path))
+                if *n == last
+                    && fs::metadata(path).is_ok_and(|m| m.len() == MAGIC.len() as u64) =>
+            {
+                SegmentWriter::reopen_empty(dir, *n, config)?
+            }
+            _ => SegmentWriter::create(dir, last + 1, config)?,
+        };
         let (tx, rx) = mpsc::sync_channel::<Message>(1024);
         let thread = std::thread::Builder::new()
             .name("weir-wal".into())
@@ -295,6 +309,24 @@ impl SegmentWriter {
         })
     }
 
+    /// Appends to existing segment `number`, which holds only its header.
+    fn reopen_empty(dir: &Path, number: u64, config: WalConfig) -> Result<Self, StoreError> {
+        let path = segment_path(dir, number);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("opening WAL segment", &path, e))?;
+        Ok(SegmentWriter {
+            dir: dir.to_owned(),
+            number,
+            path,
+            file,
+            len: MAGIC.len() as u64,
+            config,
+            frame: Vec::new(),
+        })
+    }
+
     /// Writes a group of records with one write and one sync. On failure the
     /// segment is cut back to where the group began.
     fn commit<'p>(&mut self, payloads: impl Iterator<Item = &'p [u8]>) -> Result<(), String> {
@@ -318,6 +350,11 @@ impl SegmentWriter {
             tracing::error!("{msg}");
             if let Err(e) = self.file.set_len(self.len) {
                 tracing::error!("cutting back WAL segment {}: {e}", self.path.display());
+            }
+            // Whatever the failed write left behind, later records go to a
+            // fresh segment so replay never has to read past it.
+            if let Err(e) = self.rotate() {
+                tracing::error!("{e}");
             }
             return Err(msg);
         }

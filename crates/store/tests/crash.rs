@@ -21,7 +21,7 @@ use store::{Store, StoreConfig};
 
 const DIR_VAR: &str = "WEIR_CRASH_CHILD_DIR";
 const FIRST_ID_VAR: &str = "WEIR_CRASH_CHILD_FIRST_ID";
-const KILLS: usize = 60;
+const KILLS: usize = 66;
 
 /// The writer: two threads write small batches and print `ack <first id>
 /// <count>` after each write returns, until killed.
@@ -89,6 +89,7 @@ fn kill_writer_at_random_moments_and_lose_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = rand::rngs::SmallRng::seed_from_u64(0x5eed);
     let mut acked: Vec<i64> = Vec::new();
+    let mut mid_write_kills = 0;
     for run in 0..KILLS {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -105,6 +106,7 @@ fn kill_writer_at_random_moments_and_lose_nothing_acknowledged() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first_ack, writing) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut ids = Vec::new();
             for line in BufReader::new(stdout).lines() {
@@ -116,11 +118,20 @@ fn kill_writer_at_random_moments_and_lose_nothing_acknowledged() {
                 let first: i64 = words.next().unwrap().parse().unwrap();
                 let n: i64 = words.next().unwrap().parse().unwrap();
                 ids.extend(first..first + n);
+                let _ = first_ack.send(());
             }
             ids
         });
-        // Some kills land while the child opens and replays, most mid-write.
-        std::thread::sleep(Duration::from_micros(rng.gen_range(0..150_000)));
+        // One kill in six lands at a random moment (often while the child
+        // opens and replays); the others once it is writing.
+        let mid_write = run % 6 != 0;
+        if mid_write {
+            writing
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the writer acknowledged nothing within 20 s");
+            mid_write_kills += 1;
+        }
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..100_000)));
         child.kill().unwrap();
         child.wait().unwrap();
         // Acks printed before the kill are acknowledgements too.
@@ -147,6 +158,10 @@ fn kill_writer_at_random_moments_and_lose_nothing_acknowledged() {
         acked.len() > 100,
         "the writer acknowledged only {} points",
         acked.len()
+    );
+    assert!(
+        mid_write_kills >= 50,
+        "only {mid_write_kills} kills landed mid-write"
     );
     let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
     assert!(

@@ -69,6 +69,15 @@ const EXIT_NOT_IMPLEMENTED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Warnings (a truncated log tail, a skipped damaged file) go to stderr;
+    // RUST_LOG adjusts the level.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let name = cli.command.name();
     let result = match cli.command {
         Command::Query(args) if args.wants_server() => {

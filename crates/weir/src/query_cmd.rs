@@ -16,8 +16,8 @@ pub(crate) struct QueryArgs {
     /// URL of a weir server to ask (arrives with `weir server`).
     #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
     url: Option<String>,
-    /// Token for the server.
-    #[arg(long, value_name = "TOKEN", requires = "url")]
+    /// Token for the server (with --url).
+    #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
     /// Database to query: its tables are the measurements written to it.
     #[arg(long, value_name = "NAME")]
@@ -38,6 +38,15 @@ pub(crate) fn run(args: QueryArgs) -> Result<()> {
     let Some(dir) = args.data_dir else {
         bail!("give --data-dir DIR (or, once it lands, --url URL)");
     };
+    if args.token.is_some() {
+        bail!("--token goes with --url; a data directory needs none");
+    }
+    if !dir.join("catalog.json").is_file() {
+        bail!(
+            "{} is not a weir data directory (it has no catalog.json)",
+            dir.display()
+        );
+    }
     let store = Store::open(&dir, StoreConfig::default())
         .with_context(|| format!("opening data directory {}", dir.display()))?;
     let store = Arc::new(store);
