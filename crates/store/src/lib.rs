@@ -36,8 +36,10 @@
 //! ```
 //!
 //! Not built yet (the rest of the storage issue): compaction, so several
-//! persists of the same day leave several files (and duplicates across
-//! them are not merged); retention; reading Parquet through DataFusion's own
+//! persists of the same day leave several files; deduplication at query
+//! time — a point written twice (same series and time) shows twice until
+//! a persist merges it, and stays twice if the two writes fall into
+//! different persists; retention; reading Parquet through DataFusion's own
 //! scan with row-group pruning (files are read whole, skipped only by time
 //! range).
 //!
@@ -48,8 +50,9 @@
 //! <data-dir>/catalog.json         databases, tables, columns; replaced atomically
 //! <data-dir>/manifest.json        Parquet files (table, time range, rows) and the last
 //!                                 persisted log segment; replaced atomically
-//! <data-dir>/wal/NNNN.wal         log segments after that one, replayed in order on open
-//! <data-dir>/data/NNNN.parquet    persisted rows, sorted by series and time
+//! <data-dir>/wal/<20 digits>.wal  log segments after that one, replayed in order on open
+//! <data-dir>/data/<12 digits>.parquet  rows of one table and UTC day, sorted by series
+//!                                 and time
 //! ```
 
 mod buffer;
@@ -93,8 +96,8 @@ pub struct StoreConfig {
     pub max_line_bytes: usize,
     /// The longest token accepted in a line.
     pub max_token_bytes: usize,
-    /// Persist the buffer to Parquet once this many bytes of line protocol
-    /// have been written since the last persist.
+    /// Persist the buffer to Parquet once it holds this many bytes of logged
+    /// line protocol (written since the last persist began, or replayed).
     pub buffer_budget_bytes: usize,
     /// Persist buffered rows at least this often.
     pub persist_interval: Duration,
@@ -368,8 +371,14 @@ impl Inner {
         let catalog_path = dir.join("catalog.json");
         let mut catalog = Catalog::load(&catalog_path)?;
         let before = catalog.clone();
-        let manifest = Manifest::load(&dir.join("manifest.json"))?;
-        remove_orphan_files(&dir.join("data"), &manifest)?;
+        let manifest_path = dir.join("manifest.json");
+        let manifest = Manifest::load(&manifest_path)?;
+        remove_orphan_files(&dir.join("data"), &manifest, manifest_path.exists())?;
+        // Written before any persist, so a first persist that crashes
+        // leaves orphans to remove rather than a missing manifest.
+        if !manifest_path.exists() {
+            manifest.save(&manifest_path)?;
+        }
         let buffer = Arc::new(RwLock::new(Buffer::default()));
         let sink = Arc::clone(&buffer);
         let sealer = Arc::clone(&buffer);
@@ -407,8 +416,8 @@ impl Inner {
         })
     }
 
-    /// Whether the buffer passed its budget, or holds rows older than the
-    /// persist interval.
+    /// Whether the buffer passed its budget, or holds rows and the last
+    /// persist (or the open) began at least the persist interval ago.
     fn needs_persist(&self) -> bool {
         let (bytes, rows) = {
             let buffer = read_lock(&self.buffer);
@@ -446,9 +455,13 @@ impl Inner {
             let mut tables: Vec<_> = generation.tables.iter().collect();
             tables.sort_by(|a, b| a.0.cmp(b.0));
             for ((db, table), chunks) in tables {
+                // Cannot happen (lines are admitted before they are logged);
+                // failing keeps the generation and its log segments.
                 let Some(schema) = catalog.table(db, table).map(arrow_schema) else {
-                    tracing::error!("table {db}.{table} is buffered but not in the catalog; keeping it in the log");
-                    continue;
+                    return Err(StoreError::CorruptCatalog {
+                        path: self.dir.join("catalog.json"),
+                        reason: format!("table {db}.{table} is buffered but not in the catalog"),
+                    });
                 };
                 let batches = chunks
                     .iter()
@@ -477,13 +490,15 @@ impl Inner {
                 }
             }
         }
+        // Only persists change the manifest, and they hold `persist_lock`:
+        // it can be saved before the swap, outside the buffer lock.
+        let mut manifest = read_lock(&self.buffer).manifest.clone();
+        manifest.files.extend(files);
+        manifest.next_file = next_file;
+        manifest.persisted_through_segment = closed;
+        manifest.save(&self.dir.join("manifest.json"))?;
         {
             let mut buffer = write_lock(&self.buffer);
-            let mut manifest = buffer.manifest.clone();
-            manifest.files.extend(files);
-            manifest.next_file = next_file;
-            manifest.persisted_through_segment = closed;
-            manifest.save(&self.dir.join("manifest.json"))?;
             buffer.manifest = manifest;
             let done: Vec<u64> = sealed.iter().map(|g| g.id).collect();
             buffer.sealed.retain(|g| !done.contains(&g.id));
@@ -505,12 +520,14 @@ impl Inner {
         for file in &plan.files {
             let path = self.dir.join("data").join(&file.name);
             // A damaged file must not make the rest unreadable.
-            match persist::read_parquet(&path) {
-                Ok(batches) => {
-                    for batch in batches {
-                        out.push(align(&batch, schema, table)?);
-                    }
-                }
+            let batches = persist::read_parquet(&path).and_then(|batches| {
+                batches
+                    .iter()
+                    .map(|b| align(b, schema, table))
+                    .collect::<Result<Vec<_>, _>>()
+            });
+            match batches {
+                Ok(batches) => out.extend(batches),
                 Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
             }
         }
@@ -658,24 +675,45 @@ fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
     b.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Deletes files under `data_dir` that the manifest does not name: left by
-/// a persist that crashed before registering them (their rows are still in
-/// the log).
-fn remove_orphan_files(data_dir: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+/// Deletes the data files a persist wrote but never registered (it crashed
+/// or failed first; their rows are still in the log): those numbered past
+/// the manifest's last. Refuses to open when the manifest is missing but
+/// data files exist, rather than take them all for orphans.
+fn remove_orphan_files(
+    data_dir: &Path,
+    manifest: &Manifest,
+    manifest_exists: bool,
+) -> Result<(), StoreError> {
     let Ok(entries) = fs::read_dir(data_dir) else {
         return Ok(());
     };
+    let mut orphans = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let known = manifest
-            .files
-            .iter()
-            .any(|f| name.to_str() == Some(f.name.as_str()));
-        if !known {
-            let path = entry.path();
-            tracing::warn!("removing {}: no persist registered it", path.display());
-            fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
+        let Some(number) = name.to_str().and_then(|n| {
+            let stem = n
+                .strip_suffix(".parquet.tmp")
+                .or_else(|| n.strip_suffix(".parquet"))?;
+            stem.parse::<u64>().ok()
+        }) else {
+            continue;
+        };
+        if !manifest_exists {
+            return Err(StoreError::CorruptCatalog {
+                path: data_dir.with_file_name("manifest.json"),
+                reason: format!(
+                    "the manifest is missing but {} holds Parquet files; restore it",
+                    data_dir.display()
+                ),
+            });
         }
+        if number > manifest.next_file {
+            orphans.push(entry.path());
+        }
+    }
+    for path in orphans {
+        tracing::warn!("removing {}: no persist registered it", path.display());
+        fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
     }
     Ok(())
 }
@@ -762,5 +800,6 @@ fn replay_record(payload: &[u8], catalog: &mut Catalog, buffer: &mut Buffer) {
             false
         }
     });
+    buffer.applied_bytes += payload.len();
     buffer.apply(db, admitted.collect::<Vec<_>>().into_iter());
 }

@@ -4,9 +4,11 @@
 //! A segment is `wal/<20-digit number>.wal`: the 8-byte magic `WEIRWAL1`,
 //! then records framed as `[payload length: u32 LE][CRC32C of payload: u32
 //! LE][payload]`. A write is acknowledged only once its record is on disk
-//! (unless `sync` is off). On open, every segment is replayed in order; a
-//! torn or corrupt record ends its segment: the last segment is truncated
-//! there, with a warning, and writing goes on in a fresh segment.
+//! (unless `sync` is off). On open, segments already persisted to Parquet
+//! are deleted and the others replayed in order; a torn or corrupt record
+//! ends its segment: the last segment is truncated there, with a warning.
+//! Writing goes on in a fresh segment (or in the last one if it holds only
+//! its header).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -63,8 +65,8 @@ struct Request {
 enum Message {
     /// Make a record durable, apply it, acknowledge it.
     Append(Request),
-    /// Close the segment (everything before is in it), call the rotate hook,
-    /// start a new segment, answer with the closed segment's number.
+    /// Close the segment (everything before is in it), start a new one,
+    /// call the rotate hook, answer with the closed segment's number.
     Rotate(SyncSender<Result<u64, String>>),
 }
 
@@ -294,10 +296,16 @@ impl SegmentWriter {
             .append(true)
             .open(&path)
             .map_err(|e| StoreError::io("creating WAL segment", &path, e))?;
-        file.write_all(MAGIC)
+        let ready = file
+            .write_all(MAGIC)
             .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::io("writing WAL segment header", &path, e))?;
-        sync_dir(dir)?;
+            .map_err(|e| StoreError::io("writing WAL segment header", &path, e))
+            .and_then(|()| sync_dir(dir));
+        if let Err(e) = ready {
+            // Leave no half-made segment behind: the next try creates it anew.
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(SegmentWriter {
             dir: dir.to_owned(),
             number,

@@ -199,3 +199,31 @@ fn the_background_persister_keeps_the_buffer_within_budget() {
     n.sort();
     assert_eq!(n, (0..10_000).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_missing_manifest_is_an_error_not_a_reason_to_delete_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .write_lines("db", b"m v=1 1", Precision::Seconds)
+        .unwrap();
+    store.persist().unwrap();
+    store.close();
+    std::fs::rename(
+        dir.path().join("manifest.json"),
+        dir.path().join("manifest.bak"),
+    )
+    .unwrap();
+    let err = Store::open(dir.path(), config()).unwrap_err();
+    assert!(err.to_string().contains("the manifest is missing"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("data")).unwrap().count(),
+        1
+    );
+    std::fs::rename(
+        dir.path().join("manifest.bak"),
+        dir.path().join("manifest.json"),
+    )
+    .unwrap();
+    assert_eq!(all(&open(dir.path()), "m").num_rows(), 1);
+}
