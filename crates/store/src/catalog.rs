@@ -111,6 +111,10 @@ impl TableSchema {
 pub struct DatabaseSchema {
     /// Tables by name.
     pub tables: BTreeMap<String, TableSchema>,
+    /// Raw rows older than this many seconds are never returned and their
+    /// files are deleted; `None` keeps everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_secs: Option<u64>,
 }
 
 /// Every database, table and column the store knows.

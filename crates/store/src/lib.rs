@@ -14,6 +14,10 @@
 //! manifest then names the files and the segments before the cut are
 //! deleted. Scans read files, sealed and live buffer rows alike.
 //!
+//! A database may have a retention ([`Store::set_retention`]): older rows
+//! are never returned from the moment it is set, are not persisted, and
+//! their files are deleted by the next persist or the background thread.
+//!
 //! ```
 //! use lineproto::Precision;
 //! use store::{Store, StoreConfig};
@@ -39,7 +43,8 @@
 //! persists of the same day leave several files; deduplication at query
 //! time — a point written twice (same series and time) shows twice until
 //! a persist merges it, and stays twice if the two writes fall into
-//! different persists; retention; reading Parquet through DataFusion's own
+//! different persists; separate retention for rollups (which do not exist
+//! yet); reading Parquet through DataFusion's own
 //! scan with row-group pruning (files are read whole, skipped only by time
 //! range).
 //!
@@ -216,6 +221,9 @@ impl Persister {
                         tracing::error!("persisting the write buffer: {e}");
                     }
                 }
+                if let Err(e) = inner.expire() {
+                    tracing::error!("deleting expired files: {e}");
+                }
             })
             .map_err(|e| StoreError::io("starting the persister for", &PathBuf::new(), e))?;
         Ok(Persister {
@@ -313,6 +321,25 @@ impl Store {
         time: &RangeInclusive<i64>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
         self.inner.scan(db, table, schema, time)
+    }
+
+    /// Sets how long raw rows of database `db` are kept (`None`: forever).
+    /// Older rows are never returned from then on; their files are deleted
+    /// by the next persist or the background persister.
+    pub fn set_retention(&self, db: &str, retention: Option<Duration>) -> Result<(), StoreError> {
+        let mut catalog = lock(&self.inner.catalog);
+        let database = catalog
+            .databases
+            .get_mut(db)
+            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?;
+        database.retention_secs = retention.map(|d| d.as_secs().max(1));
+        catalog.save(&self.inner.dir.join("catalog.json"))
+    }
+
+    /// Deletes the files whose rows are all past their database's
+    /// retention; returns how many.
+    pub fn expire(&self) -> Result<usize, StoreError> {
+        self.inner.expire()
     }
 
     /// Writes every buffered row to Parquet now, then releases the log
@@ -463,9 +490,12 @@ impl Inner {
                         reason: format!("table {db}.{table} is buffered but not in the catalog"),
                     });
                 };
+                let cutoff = self.cutoff(db);
                 let batches = chunks
                     .iter()
-                    .map(|(b, _)| align(b, &schema, table))
+                    .map(|(b, _)| {
+                        align(b, &schema, table).and_then(|b| keep_after(&b, cutoff, table))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 for day in persist::split_by_day(table, &sorted)? {
@@ -504,7 +534,49 @@ impl Inner {
             buffer.sealed.retain(|g| !done.contains(&g.id));
         }
         self.wal.remove_through(closed)?;
+        self.expire_locked()?;
         Ok(summary)
+    }
+
+    /// The earliest time (ns) database `db` still returns, if it has a
+    /// retention.
+    fn cutoff(&self, db: &str) -> Option<i64> {
+        let secs = lock(&self.catalog).databases.get(db)?.retention_secs?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        let keep = u128::from(secs) * 1_000_000_000;
+        Some(i64::try_from(now.saturating_sub(keep)).unwrap_or(i64::MAX))
+    }
+
+    /// Removes expired files from the manifest (saved first), then deletes them.
+    fn expire(&self) -> Result<usize, StoreError> {
+        let _persisting = lock(&self.persist_lock);
+        self.expire_locked()
+    }
+
+    /// [`Inner::expire`] for a caller that holds `persist_lock`.
+    fn expire_locked(&self) -> Result<usize, StoreError> {
+        let manifest = read_lock(&self.buffer).manifest.clone();
+        let (expired, kept): (Vec<_>, Vec<_>) = manifest
+            .files
+            .iter()
+            .cloned()
+            .partition(|f| self.cutoff(&f.db).is_some_and(|c| f.max_time < c));
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut next = manifest;
+        next.files = kept;
+        next.save(&self.dir.join("manifest.json"))?;
+        write_lock(&self.buffer).manifest = next;
+        for file in &expired {
+            let path = self.dir.join("data").join(&file.name);
+            fs::remove_file(&path)
+                .map_err(|e| StoreError::io("removing expired file", &path, e))?;
+        }
+        Ok(expired.len())
     }
 
     /// Rows of `db.table` from Parquet files and the buffer, aligned to `schema`.
@@ -515,7 +587,12 @@ impl Inner {
         schema: &SchemaRef,
         time: &RangeInclusive<i64>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
-        let plan = read_lock(&self.buffer).scan(db, table, schema, time)?;
+        let cutoff = self.cutoff(db);
+        let time = match cutoff {
+            Some(c) => (*time.start()).max(c)..=*time.end(),
+            None => time.clone(),
+        };
+        let plan = read_lock(&self.buffer).scan(db, table, schema, &time)?;
         let mut out = Vec::new();
         for file in &plan.files {
             let path = self.dir.join("data").join(&file.name);
@@ -532,6 +609,12 @@ impl Inner {
             }
         }
         out.extend(plan.batches);
+        if cutoff.is_some() {
+            out = out
+                .iter()
+                .map(|b| keep_after(b, cutoff, table))
+                .collect::<Result<_, _>>()?;
+        }
         Ok(out)
     }
 
@@ -673,6 +756,25 @@ fn write_lock(b: &RwLock<Buffer>) -> std::sync::RwLockWriteGuard<'_, Buffer> {
 
 fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
     b.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The rows of `batch` at or after `cutoff` (ns); all of them without one.
+fn keep_after(
+    batch: &RecordBatch,
+    cutoff: Option<i64>,
+    table: &str,
+) -> Result<RecordBatch, StoreError> {
+    use arrow::array::{Scalar, TimestampNanosecondArray};
+    let (Some(cutoff), Some(time)) = (cutoff, batch.column_by_name(catalog::TIME_COLUMN)) else {
+        return Ok(batch.clone());
+    };
+    let arrow_err = |source| StoreError::Arrow {
+        table: table.to_owned(),
+        source,
+    };
+    let bound = Scalar::new(TimestampNanosecondArray::from(vec![cutoff]));
+    let keep = arrow::compute::kernels::cmp::gt_eq(time, &bound).map_err(arrow_err)?;
+    arrow::compute::filter_record_batch(batch, &keep).map_err(arrow_err)
 }
 
 /// Deletes the data files a persist wrote but never registered (it crashed

@@ -227,3 +227,66 @@ fn a_missing_manifest_is_an_error_not_a_reason_to_delete_data() {
     .unwrap();
     assert_eq!(all(&open(dir.path()), "m").num_rows(), 1);
 }
+
+#[test]
+fn retention_hides_old_rows_at_once_and_deletes_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let old = format!("m v=1 {}\nm v=2 {}\n", now - 10 * DAY, now - 9 * DAY);
+    store
+        .write_lines("db", old.as_bytes(), Precision::Seconds)
+        .unwrap();
+    store.persist().unwrap();
+    let fresh = format!("m v=3 {}\nm v=4 {}\n", now - 2 * DAY, now - 60);
+    store
+        .write_lines("db", fresh.as_bytes(), Precision::Seconds)
+        .unwrap();
+    store
+        .write_lines("other", old.as_bytes(), Precision::Seconds)
+        .unwrap();
+    assert_eq!(all(&store, "m").num_rows(), 4);
+    let old_files = store.files().len();
+
+    // Keep 7 days: the two old rows vanish from answers at once, in both the
+    // persisted file and (after the next persist) on disk; other databases
+    // keep everything.
+    store
+        .set_retention("db", Some(std::time::Duration::from_secs(7 * DAY as u64)))
+        .unwrap();
+    let v = |b: &RecordBatch| {
+        let c = b.column_by_name("v").unwrap();
+        let mut v: Vec<f64> = c
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .values()
+            .to_vec();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    assert_eq!(v(&all(&store, "m")), [3.0, 4.0]);
+    store.persist().unwrap();
+    assert!(store
+        .files()
+        .iter()
+        .all(|f| f.db != "db" || f.max_time >= (now - 7 * DAY) * 1_000_000_000));
+    assert!(store.files().len() <= old_files + 2);
+    assert_eq!(v(&all(&store, "m")), [3.0, 4.0]);
+    let other = arrow::compute::concat_batches(
+        &store.table_schema("other", "m").unwrap(),
+        &store.scan("other", "m").unwrap().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(other.num_rows(), 2);
+
+    // The setting survives a restart.
+    store.close();
+    let store = open(dir.path());
+    assert_eq!(v(&all(&store, "m")), [3.0, 4.0]);
+    let err = store.set_retention("nope", None).unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+}
