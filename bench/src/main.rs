@@ -119,13 +119,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = ingest_tsbs(&store, CpuOnly::new(hosts, hours, 1), batch, writers)?;
             let started = std::time::Instant::now();
             store.persist()?;
+            store.compact()?;
             let persist_seconds = started.elapsed().as_secs_f64();
             let parquet: u64 = store.files().iter().map(|f| f.bytes).sum();
             writeln!(
                 out,
                 "ingest tsbs cpu-only: {hosts} hosts x {hours} h, batch {batch}, {writers} writers, sync {}\n\
                  lines {} values {} in {:.2} s: {:.0} values/s, {:.0} lines/s, {:.1} MB/s of line protocol\n\
-                 final persist {:.2} s; Parquet {} bytes in {} files = {:.3} bytes/value; data dir {} bytes; peak RSS {} MiB",
+                 final persist + compaction {:.2} s; Parquet {} bytes in {} files = {:.3} bytes/value; data dir {} bytes; peak RSS {} MiB",
                 !no_sync,
                 report.lines,
                 report.values,

@@ -39,14 +39,16 @@
 //! assert_eq!(store.scan("telemetry", "cpu").unwrap().unwrap()[0].num_rows(), 1);
 //! ```
 //!
-//! Not built yet (the rest of the storage issue): compaction, so several
-//! persists of the same day leave several files; deduplication at query
-//! time — a point written twice (same series and time) shows twice until
-//! a persist merges it, and stays twice if the two writes fall into
-//! different persists; separate retention for rollups (which do not exist
-//! yet); reading Parquet through DataFusion's own
-//! scan with row-group pruning (files are read whole, skipped only by time
-//! range).
+//! Files pile up one per persist; compaction (by the same background
+//! thread, or [`Store::compact`]) merges a day's files into one, sorted and
+//! deduplicated, once the day has [`COMPACT_AT_FILES`] files or is over.
+//!
+//! Not built yet (the rest of the storage issue): deduplication at query
+//! time — a point written twice (same series and time) shows twice until a
+//! persist or a compaction merges it; separate retention for rollups (which
+//! do not exist yet); reading Parquet through DataFusion's own scan with
+//! row-group pruning (files are read whole, skipped only by time range);
+//! compaction reads a whole day into memory.
 //!
 //! # On disk
 //!
@@ -224,6 +226,9 @@ impl Persister {
                 if let Err(e) = inner.expire() {
                     tracing::error!("deleting expired files: {e}");
                 }
+                if let Err(e) = inner.compact() {
+                    tracing::error!("compacting files: {e}");
+                }
             })
             .map_err(|e| StoreError::io("starting the persister for", &PathBuf::new(), e))?;
         Ok(Persister {
@@ -336,6 +341,13 @@ impl Store {
         catalog.save(&self.inner.dir.join("catalog.json"))
     }
 
+    /// Merges the files of each (database, table, day) that has piled up
+    /// files into one, dropping duplicates; returns how many days it merged.
+    /// The background persister does this by itself.
+    pub fn compact(&self) -> Result<usize, StoreError> {
+        self.inner.compact()
+    }
+
     /// Deletes the files whose rows are all past their database's
     /// retention; returns how many.
     pub fn expire(&self) -> Result<usize, StoreError> {
@@ -377,6 +389,9 @@ impl Drop for Store {
         self.shutdown();
     }
 }
+
+/// A day with this many files is compacted even while it is current.
+pub const COMPACT_AT_FILES: usize = 4;
 
 /// The largest line a store accepts, whatever its configuration says.
 const MAX_LINE_BYTES: usize = 64 << 20;
@@ -550,6 +565,87 @@ impl Inner {
         Some(i64::try_from(now.saturating_sub(keep)).unwrap_or(i64::MAX))
     }
 
+    /// Merges the files of each (database, table, day) that has at least
+    /// [`COMPACT_AT_FILES`] files, or at least two once the day is over,
+    /// into one sorted, deduplicated file; returns how many days it merged.
+    fn compact(&self) -> Result<usize, StoreError> {
+        let _persisting = lock(&self.persist_lock);
+        let catalog = lock(&self.catalog).clone();
+        let mut manifest = read_lock(&self.buffer).manifest.clone();
+        let today = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+            d.as_nanos() / u128::from(persist::DAY_NANOS.unsigned_abs())
+        });
+        let mut days: std::collections::BTreeMap<(String, String, i64), Vec<ParquetFile>> =
+            Default::default();
+        for file in &manifest.files {
+            let day = file.min_time.div_euclid(persist::DAY_NANOS);
+            days.entry((file.db.clone(), file.table.clone(), day))
+                .or_default()
+                .push(file.clone());
+        }
+        let mut replaced = Vec::new();
+        let mut merged = 0;
+        for ((db, table, day), files) in days {
+            let cold = i128::from(day) < today as i128;
+            if files.len() < COMPACT_AT_FILES && !(cold && files.len() >= 2) {
+                continue;
+            }
+            let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
+                continue;
+            };
+            let cutoff = self.cutoff(&db);
+            let read = files
+                .iter()
+                .map(|file| {
+                    let path = self.dir.join("data").join(&file.name);
+                    persist::read_parquet(&path)?
+                        .iter()
+                        .map(|b| keep_after(&align(b, &schema, &table)?, cutoff, &table))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, StoreError>>();
+            // A damaged file stays as it is (scans skip it); its day is not merged.
+            let batches: Vec<RecordBatch> = match read {
+                Ok(batches) => batches.into_iter().flatten().collect(),
+                Err(e) => {
+                    tracing::error!("not compacting {db}.{table}: {e}");
+                    continue;
+                }
+            };
+            // Files are in persist order, so later writes still win.
+            let sorted = persist::sort_dedup(&table, &schema, &batches)?;
+            let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+            manifest.files.retain(|f| !names.contains(&f.name));
+            if let Some((min_time, max_time)) = persist::time_bounds(&sorted) {
+                manifest.next_file += 1;
+                let name = format!("{:012}.parquet", manifest.next_file);
+                let bytes = persist::write_parquet(&self.dir.join("data").join(&name), &sorted)?;
+                manifest.files.push(ParquetFile {
+                    db,
+                    table,
+                    name,
+                    min_time,
+                    max_time,
+                    rows: sorted.num_rows(),
+                    bytes,
+                });
+            }
+            replaced.extend(names);
+            merged += 1;
+        }
+        if merged == 0 {
+            return Ok(0);
+        }
+        manifest.save(&self.dir.join("manifest.json"))?;
+        write_lock(&self.buffer).manifest = manifest;
+        for name in replaced {
+            let path = self.dir.join("data").join(name);
+            fs::remove_file(&path)
+                .map_err(|e| StoreError::io("removing compacted file", &path, e))?;
+        }
+        Ok(merged)
+    }
+
     /// Removes expired files from the manifest (saved first), then deletes them.
     fn expire(&self) -> Result<usize, StoreError> {
         let _persisting = lock(&self.persist_lock);
@@ -592,23 +688,35 @@ impl Inner {
             Some(c) => (*time.start()).max(c)..=*time.end(),
             None => time.clone(),
         };
-        let plan = read_lock(&self.buffer).scan(db, table, schema, &time)?;
-        let mut out = Vec::new();
-        for file in &plan.files {
-            let path = self.dir.join("data").join(&file.name);
-            // A damaged file must not make the rest unreadable.
-            let batches = persist::read_parquet(&path).and_then(|batches| {
-                batches
-                    .iter()
-                    .map(|b| align(b, schema, table))
-                    .collect::<Result<Vec<_>, _>>()
-            });
-            match batches {
-                Ok(batches) => out.extend(batches),
-                Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
+        // A file that compaction or retention removed after the plan was
+        // made is no loss: planning again finds its rows where they went.
+        let mut attempts = 0;
+        let mut out = 'plan: loop {
+            attempts += 1;
+            let plan = read_lock(&self.buffer).scan(db, table, schema, &time)?;
+            let mut out = Vec::new();
+            for file in &plan.files {
+                let path = self.dir.join("data").join(&file.name);
+                let batches = persist::read_parquet(&path).and_then(|batches| {
+                    batches
+                        .iter()
+                        .map(|b| align(b, schema, table))
+                        .collect::<Result<Vec<_>, _>>()
+                });
+                match batches {
+                    Ok(batches) => out.extend(batches),
+                    Err(StoreError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound && attempts < 3 =>
+                    {
+                        continue 'plan;
+                    }
+                    // A damaged file must not make the rest unreadable.
+                    Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
+                }
             }
-        }
-        out.extend(plan.batches);
+            out.extend(plan.batches);
+            break out;
+        };
         if cutoff.is_some() {
             out = out
                 .iter()
@@ -777,10 +885,11 @@ fn keep_after(
     arrow::compute::filter_record_batch(batch, &keep).map_err(arrow_err)
 }
 
-/// Deletes the data files a persist wrote but never registered (it crashed
-/// or failed first; their rows are still in the log): those numbered past
-/// the manifest's last. Refuses to open when the manifest is missing but
-/// data files exist, rather than take them all for orphans.
+/// Deletes the data files the manifest does not name: written by a persist
+/// or compaction that never registered them (their rows are still in the
+/// log or the files they were to replace), or replaced and not yet deleted
+/// when the process stopped. Refuses to open when the manifest is missing
+/// but data files exist, rather than take them all for orphans.
 fn remove_orphan_files(
     data_dir: &Path,
     manifest: &Manifest,
@@ -809,12 +918,18 @@ fn remove_orphan_files(
                 ),
             });
         }
-        if number > manifest.next_file {
-            orphans.push(entry.path());
+        let listed = manifest
+            .files
+            .iter()
+            .any(|f| f.name == name.to_string_lossy());
+        if !listed {
+            orphans.push((number, entry.path()));
         }
     }
-    for path in orphans {
-        tracing::warn!("removing {}: no persist registered it", path.display());
+    for (number, path) in orphans {
+        if number > manifest.next_file {
+            tracing::warn!("removing {}: no persist registered it", path.display());
+        }
         fs::remove_file(&path).map_err(|e| StoreError::io("removing", &path, e))?;
     }
     Ok(())

@@ -21,7 +21,7 @@ use crate::catalog::{sync_dir, TIME_COLUMN};
 use crate::error::StoreError;
 
 /// Nanoseconds in a UTC day: the time partition of persisted files.
-const DAY_NANOS: i64 = 86_400_000_000_000;
+pub(crate) const DAY_NANOS: i64 = 86_400_000_000_000;
 
 fn arrow_err(table: &str) -> impl Fn(arrow::error::ArrowError) -> StoreError + '_ {
     move |source| StoreError::Arrow {

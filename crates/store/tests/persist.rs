@@ -290,3 +290,48 @@ fn retention_hides_old_rows_at_once_and_deletes_their_files() {
     let err = store.set_retention("nope", None).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
 }
+
+#[test]
+fn compaction_merges_a_days_files_and_their_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Five persists into the same (past) day; point (a, 100) written twice.
+    for round in 0..5 {
+        let body = format!(
+            "m,s=a v={round} {}\nm,s=b v={round} {}\n",
+            100 + round,
+            200 + round
+        );
+        store
+            .write_lines("db", body.as_bytes(), Precision::Seconds)
+            .unwrap();
+        if round == 3 {
+            store
+                .write_lines("db", b"m,s=a v=99 100", Precision::Seconds)
+                .unwrap();
+        }
+        store.persist().unwrap();
+    }
+    assert_eq!(store.files().len(), 5);
+    assert_eq!(
+        all(&store, "m").num_rows(),
+        11,
+        "the duplicate is still two rows"
+    );
+    assert_eq!(store.compact().unwrap(), 1);
+    assert_eq!(store.files().len(), 1);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("data")).unwrap().count(),
+        1
+    );
+    let b = all(&store, "m");
+    assert_eq!(b.num_rows(), 10);
+    let v = b.column_by_name("v").unwrap();
+    let v = v.as_any().downcast_ref::<Float64Array>().unwrap();
+    // Sorted by series, then time: (a,100) holds the later write.
+    assert_eq!(v.value(0), 99.0);
+    assert_eq!(store.compact().unwrap(), 0, "nothing left to merge");
+    store.close();
+    let store = open(dir.path());
+    assert_eq!(all(&store, "m").num_rows(), 10);
+}
