@@ -33,6 +33,9 @@ pub enum StoreError {
     /// A database name the store cannot use.
     #[error("invalid database name {0:?}: use 1 to 255 bytes without '/', '\\', control characters, and not \".\" or \"..\"")]
     InvalidDatabaseName(String),
+    /// A retention shorter than a second.
+    #[error("a retention must be at least one second; use no retention to keep everything")]
+    InvalidRetention,
     /// One write is larger than one log record may be.
     #[error("a write of {bytes} bytes is larger than the limit of {limit} bytes; split it into smaller writes")]
     WriteTooLarge {

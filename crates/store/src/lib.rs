@@ -182,7 +182,8 @@ struct Inner {
     catalog: Mutex<Catalog>,
     buffer: Arc<RwLock<Buffer>>,
     wal: Wal,
-    /// One persist at a time; holds when the last one started.
+    /// Serialises everything that changes the manifest (persist, compact,
+    /// expire); holds when the last persist started.
     persist_lock: Mutex<Instant>,
     /// Wakes the persister (budget passed) or stops it (`true`).
     persist_signal: Arc<(Mutex<bool>, Condvar)>,
@@ -204,30 +205,43 @@ impl Persister {
         let signal = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("weir-persist".into())
-            .spawn(move || loop {
-                let (flag, wake) = &*signal;
-                let stopped = lock(flag);
-                // A stop that came while persisting must not wait out the timeout.
-                if *stopped {
-                    return;
-                }
-                let (stopped, _) = wake
-                    .wait_timeout(stopped, Duration::from_secs(1))
-                    .unwrap_or_else(|p| p.into_inner());
-                if *stopped {
-                    return;
-                }
-                drop(stopped);
-                if inner.needs_persist() {
-                    if let Err(e) = inner.persist() {
-                        tracing::error!("persisting the write buffer: {e}");
+            .spawn(move || {
+                let mut wakes: u64 = 0;
+                loop {
+                    let (flag, wake) = &*signal;
+                    let stopped = lock(flag);
+                    // A stop that came while persisting must not wait out the timeout.
+                    if *stopped {
+                        return;
                     }
-                }
-                if let Err(e) = inner.expire() {
-                    tracing::error!("deleting expired files: {e}");
-                }
-                if let Err(e) = inner.compact() {
-                    tracing::error!("compacting files: {e}");
+                    let (stopped, _) = wake
+                        .wait_timeout(stopped, Duration::from_secs(1))
+                        .unwrap_or_else(|p| p.into_inner());
+                    if *stopped {
+                        return;
+                    }
+                    drop(stopped);
+                    wakes += 1;
+                    // A panic must not end background persistence unnoticed.
+                    let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let persisted = inner.needs_persist();
+                        if persisted {
+                            if let Err(e) = inner.persist() {
+                                tracing::error!("persisting the write buffer: {e}");
+                            }
+                        }
+                        if persisted || wakes.is_multiple_of(60) {
+                            if let Err(e) = inner.expire() {
+                                tracing::error!("deleting expired files: {e}");
+                            }
+                            if let Err(e) = inner.compact() {
+                                tracing::error!("compacting files: {e}");
+                            }
+                        }
+                    }));
+                    if round.is_err() {
+                        tracing::error!("the persister panicked; it carries on");
+                    }
                 }
             })
             .map_err(|e| StoreError::io("starting the persister for", &PathBuf::new(), e))?;
@@ -332,13 +346,18 @@ impl Store {
     /// Older rows are never returned from then on; their files are deleted
     /// by the next persist or the background persister.
     pub fn set_retention(&self, db: &str, retention: Option<Duration>) -> Result<(), StoreError> {
+        if retention.is_some_and(|d| d.as_secs() == 0) {
+            return Err(StoreError::InvalidRetention);
+        }
         let mut catalog = lock(&self.inner.catalog);
-        let database = catalog
-            .databases
+        let mut next = catalog.clone();
+        next.databases
             .get_mut(db)
-            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?;
-        database.retention_secs = retention.map(|d| d.as_secs().max(1));
-        catalog.save(&self.inner.dir.join("catalog.json"))
+            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?
+            .retention_secs = retention.map(|d| d.as_secs());
+        next.save(&self.inner.dir.join("catalog.json"))?;
+        *catalog = next;
+        Ok(())
     }
 
     /// Merges the files of each (database, table, day) that has piled up
@@ -391,7 +410,7 @@ impl Drop for Store {
 }
 
 /// A day with this many files is compacted even while it is current.
-pub const COMPACT_AT_FILES: usize = 4;
+pub const COMPACT_AT_FILES: usize = 8;
 
 /// The largest line a store accepts, whatever its configuration says.
 const MAX_LINE_BYTES: usize = 64 << 20;
@@ -535,13 +554,17 @@ impl Inner {
                 }
             }
         }
-        // Only persists change the manifest, and they hold `persist_lock`:
+        // Whatever changes the manifest holds `persist_lock`, as we do:
         // it can be saved before the swap, outside the buffer lock.
         let mut manifest = read_lock(&self.buffer).manifest.clone();
         manifest.files.extend(files);
         manifest.next_file = next_file;
         manifest.persisted_through_segment = closed;
-        manifest.save(&self.dir.join("manifest.json"))?;
+        if let Err(e) = manifest.save(&self.dir.join("manifest.json")) {
+            // The save may have landed; never hand out the numbers used.
+            write_lock(&self.buffer).manifest.next_file = manifest.next_file;
+            return Err(e);
+        }
         {
             let mut buffer = write_lock(&self.buffer);
             buffer.manifest = manifest;
@@ -549,7 +572,9 @@ impl Inner {
             buffer.sealed.retain(|g| !done.contains(&g.id));
         }
         self.wal.remove_through(closed)?;
-        self.expire_locked()?;
+        if let Err(e) = self.expire_locked() {
+            tracing::error!("deleting expired files: {e}");
+        }
         Ok(summary)
     }
 
@@ -557,12 +582,7 @@ impl Inner {
     /// retention.
     fn cutoff(&self, db: &str) -> Option<i64> {
         let secs = lock(&self.catalog).databases.get(db)?.retention_secs?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        let keep = u128::from(secs) * 1_000_000_000;
-        Some(i64::try_from(now.saturating_sub(keep)).unwrap_or(i64::MAX))
+        Some(cutoff_for(secs))
     }
 
     /// Merges the files of each (database, table, day) that has at least
@@ -613,20 +633,34 @@ impl Inner {
                 }
             };
             // Files are in persist order, so later writes still win.
-            let sorted = persist::sort_dedup(&table, &schema, &batches)?;
+            let number = manifest.next_file + 1;
+            let name = format!("{number:012}.parquet");
+            let written = persist::sort_dedup(&table, &schema, &batches).and_then(|sorted| {
+                let Some((min_time, max_time)) = persist::time_bounds(&sorted) else {
+                    return Ok(None);
+                };
+                let bytes = persist::write_parquet(&self.dir.join("data").join(&name), &sorted)?;
+                Ok(Some((min_time, max_time, sorted.num_rows(), bytes)))
+            });
+            let written = match written {
+                Ok(w) => w,
+                // This day stays as it is; the others are still merged.
+                Err(e) => {
+                    tracing::error!("not compacting {db}.{table}: {e}");
+                    continue;
+                }
+            };
             let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
             manifest.files.retain(|f| !names.contains(&f.name));
-            if let Some((min_time, max_time)) = persist::time_bounds(&sorted) {
-                manifest.next_file += 1;
-                let name = format!("{:012}.parquet", manifest.next_file);
-                let bytes = persist::write_parquet(&self.dir.join("data").join(&name), &sorted)?;
+            manifest.next_file = number;
+            if let Some((min_time, max_time, rows, bytes)) = written {
                 manifest.files.push(ParquetFile {
                     db,
                     table,
                     name,
                     min_time,
                     max_time,
-                    rows: sorted.num_rows(),
+                    rows,
                     bytes,
                 });
             }
@@ -636,7 +670,11 @@ impl Inner {
         if merged == 0 {
             return Ok(0);
         }
-        manifest.save(&self.dir.join("manifest.json"))?;
+        if let Err(e) = manifest.save(&self.dir.join("manifest.json")) {
+            // The save may have landed; never hand out the numbers used.
+            write_lock(&self.buffer).manifest.next_file = manifest.next_file;
+            return Err(e);
+        }
         write_lock(&self.buffer).manifest = manifest;
         for name in replaced {
             let path = self.dir.join("data").join(name);
@@ -654,12 +692,20 @@ impl Inner {
 
     /// [`Inner::expire`] for a caller that holds `persist_lock`.
     fn expire_locked(&self) -> Result<usize, StoreError> {
+        let cutoffs: std::collections::HashMap<String, i64> = lock(&self.catalog)
+            .databases
+            .iter()
+            .filter_map(|(name, d)| Some((name.clone(), cutoff_for(d.retention_secs?))))
+            .collect();
+        if cutoffs.is_empty() {
+            return Ok(0);
+        }
         let manifest = read_lock(&self.buffer).manifest.clone();
         let (expired, kept): (Vec<_>, Vec<_>) = manifest
             .files
             .iter()
             .cloned()
-            .partition(|f| self.cutoff(&f.db).is_some_and(|c| f.max_time < c));
+            .partition(|f| cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c));
         if expired.is_empty() {
             return Ok(0);
         }
@@ -706,9 +752,13 @@ impl Inner {
                 match batches {
                     Ok(batches) => out.extend(batches),
                     Err(StoreError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound && attempts < 3 =>
+                        if source.kind() == std::io::ErrorKind::NotFound =>
                     {
-                        continue 'plan;
+                        if attempts < 3 {
+                            continue 'plan;
+                        }
+                        // Never silently short: files keep vanishing under us.
+                        return Err(StoreError::io("reading persisted file", &path, source));
                     }
                     // A damaged file must not make the rest unreadable.
                     Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
@@ -864,6 +914,15 @@ fn write_lock(b: &RwLock<Buffer>) -> std::sync::RwLockWriteGuard<'_, Buffer> {
 
 fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
     b.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The earliest time (ns) a retention of `secs` keeps, now; may be before 1970.
+fn cutoff_for(secs: u64) -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    let cutoff = now - i128::from(secs) * 1_000_000_000;
+    i64::try_from(cutoff.max(i128::from(i64::MIN))).unwrap_or(i64::MIN)
 }
 
 /// The rows of `batch` at or after `cutoff` (ns); all of them without one.

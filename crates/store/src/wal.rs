@@ -306,7 +306,12 @@ impl SegmentWriter {
             let _ = fs::remove_file(&path);
             return Err(e);
         }
-        Ok(SegmentWriter {
+        Ok(SegmentWriter::header_only(dir, number, path, file, config))
+    }
+
+    /// A writer for segment `file`, which holds only its header.
+    fn header_only(dir: &Path, number: u64, path: PathBuf, file: File, config: WalConfig) -> Self {
+        SegmentWriter {
             dir: dir.to_owned(),
             number,
             path,
@@ -314,7 +319,7 @@ impl SegmentWriter {
             len: MAGIC.len() as u64,
             config,
             frame: Vec::new(),
-        })
+        }
     }
 
     /// Appends to existing segment `number`, which holds only its header.
@@ -324,15 +329,7 @@ impl SegmentWriter {
             .append(true)
             .open(&path)
             .map_err(|e| StoreError::io("opening WAL segment", &path, e))?;
-        Ok(SegmentWriter {
-            dir: dir.to_owned(),
-            number,
-            path,
-            file,
-            len: MAGIC.len() as u64,
-            config,
-            frame: Vec::new(),
-        })
+        Ok(SegmentWriter::header_only(dir, number, path, file, config))
     }
 
     /// Writes a group of records with one write and one sync. On failure the

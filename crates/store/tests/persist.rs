@@ -287,6 +287,10 @@ fn retention_hides_old_rows_at_once_and_deletes_their_files() {
     store.close();
     let store = open(dir.path());
     assert_eq!(v(&all(&store, "m")), [3.0, 4.0]);
+    let err = store
+        .set_retention("db", Some(std::time::Duration::ZERO))
+        .unwrap_err();
+    assert!(err.to_string().contains("at least one second"), "{err}");
     let err = store.set_retention("nope", None).unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
 }
