@@ -113,6 +113,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
             let dir = data_dir.unwrap_or_else(|| tmp.path().to_owned());
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                anyhow::bail!(
+                    "{} is not empty: ingest measures a fresh store",
+                    dir.display()
+                );
+            }
             let mut config = store::StoreConfig::default();
             config.wal.sync = !no_sync;
             let store = std::sync::Arc::new(store::Store::open(&dir, config)?);
@@ -121,7 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store.persist()?;
             store.compact()?;
             let persist_seconds = started.elapsed().as_secs_f64();
-            let parquet: u64 = store.files().iter().map(|f| f.bytes).sum();
+            let files = store.files();
+            let parquet: u64 = files.iter().map(|f| f.bytes).sum();
             writeln!(
                 out,
                 "ingest tsbs cpu-only: {hosts} hosts x {hours} h, batch {batch}, {writers} writers, sync {}\n\
@@ -136,7 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.input_bytes as f64 / report.seconds / 1e6,
                 persist_seconds,
                 parquet,
-                store.files().len(),
+                files.len(),
                 parquet as f64 / report.values as f64,
                 disk_usage(&dir)?,
                 peak_rss_bytes().map_or("?".to_owned(), |b| (b >> 20).to_string()),

@@ -88,6 +88,7 @@ pub use manifest::ParquetFile;
 pub use wal::WalConfig;
 
 use buffer::{align, Buffer};
+use catalog::sync_dir;
 use manifest::Manifest;
 use wal::Wal;
 
@@ -286,7 +287,12 @@ impl Store {
         body: &[u8],
         precision: Precision,
     ) -> Result<WriteSummary, StoreError> {
-        self.inner.write_lines(db, body, precision)
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_nanos();
+        let now = i64::try_from(now).unwrap_or(i64::MAX - 1);
+        self.inner.write_lines_at(db, body, precision, now)
     }
 
     /// [`Store::write_lines`] with `default_time` (ns) for lines without a
@@ -432,9 +438,13 @@ impl Inner {
         let catalog_path = dir.join("catalog.json");
         let mut catalog = Catalog::load(&catalog_path)?;
         let before = catalog.clone();
+        let data_dir = dir.join("data");
+        fs::create_dir_all(&data_dir)
+            .map_err(|e| StoreError::io("creating data directory", &data_dir, e))?;
+        sync_dir(dir)?;
         let manifest_path = dir.join("manifest.json");
         let manifest = Manifest::load(&manifest_path)?;
-        remove_orphan_files(&dir.join("data"), &manifest, manifest_path.exists())?;
+        remove_orphan_files(&data_dir, &manifest, manifest_path.exists())?;
         // Written before any persist, so a first persist that crashes
         // leaves orphans to remove rather than a missing manifest.
         if !manifest_path.exists() {
@@ -507,9 +517,6 @@ impl Inner {
             let buffer = read_lock(&self.buffer);
             (buffer.sealed.clone(), buffer.manifest.next_file)
         };
-        let data_dir = self.dir.join("data");
-        fs::create_dir_all(&data_dir)
-            .map_err(|e| StoreError::io("creating data directory", &data_dir, e))?;
         let mut summary = PersistSummary::default();
         let mut files = Vec::new();
         for generation in &sealed {
@@ -524,7 +531,7 @@ impl Inner {
                         reason: format!("table {db}.{table} is buffered but not in the catalog"),
                     });
                 };
-                let cutoff = self.cutoff(db);
+                let cutoff = retention_cutoff(&catalog, db);
                 let batches = chunks
                     .iter()
                     .map(|(b, _)| {
@@ -533,24 +540,13 @@ impl Inner {
                     .collect::<Result<Vec<_>, _>>()?;
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 for day in persist::split_by_day(table, &sorted)? {
-                    let Some((min_time, max_time)) = persist::time_bounds(&day) else {
-                        continue;
-                    };
-                    next_file += 1;
-                    let name = format!("{next_file:012}.parquet");
-                    let bytes = persist::write_parquet(&data_dir.join(&name), &day)?;
-                    summary.rows += day.num_rows();
-                    summary.files += 1;
-                    summary.bytes += bytes;
-                    files.push(ParquetFile {
-                        db: db.clone(),
-                        table: table.clone(),
-                        name,
-                        min_time,
-                        max_time,
-                        rows: day.num_rows(),
-                        bytes,
-                    });
+                    if let Some(file) = self.write_file(db, table, next_file + 1, &day)? {
+                        next_file += 1;
+                        summary.rows += file.rows;
+                        summary.files += 1;
+                        summary.bytes += file.bytes;
+                        files.push(file);
+                    }
                 }
             }
         }
@@ -560,11 +556,7 @@ impl Inner {
         manifest.files.extend(files);
         manifest.next_file = next_file;
         manifest.persisted_through_segment = closed;
-        if let Err(e) = manifest.save(&self.dir.join("manifest.json")) {
-            // The save may have landed; never hand out the numbers used.
-            write_lock(&self.buffer).manifest.next_file = manifest.next_file;
-            return Err(e);
-        }
+        self.save_manifest(&manifest)?;
         {
             let mut buffer = write_lock(&self.buffer);
             buffer.manifest = manifest;
@@ -581,8 +573,48 @@ impl Inner {
     /// The earliest time (ns) database `db` still returns, if it has a
     /// retention.
     fn cutoff(&self, db: &str) -> Option<i64> {
-        let secs = lock(&self.catalog).databases.get(db)?.retention_secs?;
-        Some(cutoff_for(secs))
+        retention_cutoff(&lock(&self.catalog), db)
+    }
+
+    /// The path of data file `name`.
+    fn data_file(&self, name: &str) -> PathBuf {
+        self.dir.join("data").join(name)
+    }
+
+    /// Writes `batch` (one table, one day, sorted) as data file `number`;
+    /// `None` for an empty batch.
+    fn write_file(
+        &self,
+        db: &str,
+        table: &str,
+        number: u64,
+        batch: &RecordBatch,
+    ) -> Result<Option<ParquetFile>, StoreError> {
+        let Some((min_time, max_time)) = persist::time_bounds(batch) else {
+            return Ok(None);
+        };
+        let name = format!("{number:012}.parquet");
+        let bytes = persist::write_parquet(&self.data_file(&name), batch)?;
+        Ok(Some(ParquetFile {
+            db: db.to_owned(),
+            table: table.to_owned(),
+            name,
+            min_time,
+            max_time,
+            rows: batch.num_rows(),
+            bytes,
+        }))
+    }
+
+    /// Saves `manifest`; after a failure (the save may still have landed)
+    /// the numbers it used are never handed out again.
+    fn save_manifest(&self, manifest: &Manifest) -> Result<(), StoreError> {
+        let saved = manifest.save(&self.dir.join("manifest.json"));
+        if saved.is_err() {
+            let mut buffer = write_lock(&self.buffer);
+            buffer.manifest.next_file = buffer.manifest.next_file.max(manifest.next_file);
+        }
+        saved
     }
 
     /// Merges the files of each (database, table, day) that has at least
@@ -613,12 +645,11 @@ impl Inner {
             let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
                 continue;
             };
-            let cutoff = self.cutoff(&db);
+            let cutoff = retention_cutoff(&catalog, &db);
             let read = files
                 .iter()
                 .map(|file| {
-                    let path = self.dir.join("data").join(&file.name);
-                    persist::read_parquet(&path)?
+                    persist::read_parquet(&self.data_file(&file.name))?
                         .iter()
                         .map(|b| keep_after(&align(b, &schema, &table)?, cutoff, &table))
                         .collect::<Result<Vec<_>, _>>()
@@ -634,14 +665,8 @@ impl Inner {
             };
             // Files are in persist order, so later writes still win.
             let number = manifest.next_file + 1;
-            let name = format!("{number:012}.parquet");
-            let written = persist::sort_dedup(&table, &schema, &batches).and_then(|sorted| {
-                let Some((min_time, max_time)) = persist::time_bounds(&sorted) else {
-                    return Ok(None);
-                };
-                let bytes = persist::write_parquet(&self.dir.join("data").join(&name), &sorted)?;
-                Ok(Some((min_time, max_time, sorted.num_rows(), bytes)))
-            });
+            let written = persist::sort_dedup(&table, &schema, &batches)
+                .and_then(|sorted| self.write_file(&db, &table, number, &sorted));
             let written = match written {
                 Ok(w) => w,
                 // This day stays as it is; the others are still merged.
@@ -653,31 +678,17 @@ impl Inner {
             let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
             manifest.files.retain(|f| !names.contains(&f.name));
             manifest.next_file = number;
-            if let Some((min_time, max_time, rows, bytes)) = written {
-                manifest.files.push(ParquetFile {
-                    db,
-                    table,
-                    name,
-                    min_time,
-                    max_time,
-                    rows,
-                    bytes,
-                });
-            }
+            manifest.files.extend(written);
             replaced.extend(names);
             merged += 1;
         }
         if merged == 0 {
             return Ok(0);
         }
-        if let Err(e) = manifest.save(&self.dir.join("manifest.json")) {
-            // The save may have landed; never hand out the numbers used.
-            write_lock(&self.buffer).manifest.next_file = manifest.next_file;
-            return Err(e);
-        }
+        self.save_manifest(&manifest)?;
         write_lock(&self.buffer).manifest = manifest;
         for name in replaced {
-            let path = self.dir.join("data").join(name);
+            let path = self.data_file(&name);
             fs::remove_file(&path)
                 .map_err(|e| StoreError::io("removing compacted file", &path, e))?;
         }
@@ -711,10 +722,10 @@ impl Inner {
         }
         let mut next = manifest;
         next.files = kept;
-        next.save(&self.dir.join("manifest.json"))?;
+        self.save_manifest(&next)?;
         write_lock(&self.buffer).manifest = next;
         for file in &expired {
-            let path = self.dir.join("data").join(&file.name);
+            let path = self.data_file(&file.name);
             fs::remove_file(&path)
                 .map_err(|e| StoreError::io("removing expired file", &path, e))?;
         }
@@ -742,7 +753,7 @@ impl Inner {
             let plan = read_lock(&self.buffer).scan(db, table, schema, &time)?;
             let mut out = Vec::new();
             for file in &plan.files {
-                let path = self.dir.join("data").join(&file.name);
+                let path = self.data_file(&file.name);
                 let batches = persist::read_parquet(&path).and_then(|batches| {
                     batches
                         .iter()
@@ -774,20 +785,6 @@ impl Inner {
                 .collect::<Result<_, _>>()?;
         }
         Ok(out)
-    }
-
-    fn write_lines(
-        &self,
-        db: &str,
-        body: &[u8],
-        precision: Precision,
-    ) -> Result<WriteSummary, StoreError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos();
-        let now = i64::try_from(now).unwrap_or(i64::MAX - 1);
-        self.write_lines_at(db, body, precision, now)
     }
 
     fn write_lines_at(
@@ -914,6 +911,12 @@ fn write_lock(b: &RwLock<Buffer>) -> std::sync::RwLockWriteGuard<'_, Buffer> {
 
 fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
     b.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The earliest time (ns) database `db` of `catalog` still returns, if it
+/// has a retention.
+fn retention_cutoff(catalog: &Catalog, db: &str) -> Option<i64> {
+    Some(cutoff_for(catalog.databases.get(db)?.retention_secs?))
 }
 
 /// The earliest time (ns) a retention of `secs` keeps, now; may be before 1970.

@@ -583,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_writers_share_commits_and_all_land() {
+    fn concurrent_writers_all_land_once_each() {
         let dir = tempfile::tempdir().unwrap();
         let mut seen = Vec::new();
         let (wal, durable) = open(dir.path(), &mut seen);
