@@ -12,7 +12,9 @@
 //!   all value types and spellings, strings with line breaks), accepted by
 //!   both weir's parser and `influxdb-line-protocol`;
 //! * [`ingest`]: loads the TSBS data set into weir's store in-process with
-//!   durable acknowledgements (`weir-bench ingest`).
+//!   durable acknowledgements (`weir-bench ingest`);
+//! * [`queries`]: the TSBS devops queries as SQL, with TSBS's random
+//!   parameters from a seed (`weir-bench query` times them in-process).
 //!
 //! The `weir-bench` binary writes either to standard output
 //! (`weir-bench gen tsbs-cpu --hosts 100 --hours 24`), and
@@ -38,4 +40,5 @@
 
 pub mod ingest;
 pub mod mixed;
+pub mod queries;
 pub mod tsbs;

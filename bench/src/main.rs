@@ -4,6 +4,7 @@
 //! weir-bench gen tsbs-cpu [--hosts 100] [--hours 24] [--seed 1] > cpu.lp
 //! weir-bench gen mixed [--lines 100000] [--seed 1] | curl --data-binary @- …
 //! weir-bench ingest [--hosts 100] [--hours 24] [--batch 10000] [--writers 4] [--no-sync]
+//! weir-bench query [--data-dir DIR] [--runs 10] [--seed 1] [--only NAME]…
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -13,6 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
 use weir_bench::mixed::mixed_corpus;
+use weir_bench::queries::{sql, QueryGenerator, QueryKind};
 use weir_bench::tsbs::CpuOnly;
 
 /// Points generated per batch when streaming the TSBS data set (about 3.5 MB).
@@ -56,6 +58,31 @@ enum Command {
         /// Data directory (must not exist or be empty); a temporary one by default.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+    },
+    /// Time the TSBS devops queries as SQL in this process, over a data directory
+    /// that `ingest --data-dir` filled (or a fresh ingest of the default data set).
+    Query {
+        /// Data directory holding the TSBS cpu-only data set; without it, one is ingested first.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+        /// Number of simulated hosts in the data set.
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        /// Hours in the data set.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Timed runs per query kind (after one untimed warm-up), each with new parameters.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Seed of the query parameters.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Only these query kinds (TSBS names, e.g. high-cpu-1); all by default.
+        #[arg(long)]
+        only: Vec<String>,
+        /// Print each query's SQL once.
+        #[arg(long)]
+        show_sql: bool,
     },
 }
 
@@ -148,6 +175,86 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 disk_usage(&dir)?,
                 peak_rss_bytes().map_or("?".to_owned(), |b| (b >> 20).to_string()),
             )?;
+        }
+        Command::Query {
+            data_dir,
+            hosts,
+            hours,
+            runs,
+            seed,
+            only,
+            show_sql,
+        } => {
+            let kinds = only
+                .iter()
+                .map(|name| {
+                    QueryKind::from_name(name)
+                        .with_context(|| format!("no query kind named {name:?}"))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let kinds = if kinds.is_empty() {
+                QueryKind::ALL.to_vec()
+            } else {
+                kinds
+            };
+            let data = CpuOnly::new(hosts, hours, 1);
+            let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
+            let config = store::StoreConfig::default();
+            let store = match data_dir {
+                Some(dir) => store::Store::open(&dir, config)
+                    .with_context(|| format!("opening {}", dir.display()))?,
+                None => {
+                    let store = std::sync::Arc::new(store::Store::open(tmp.path(), config)?);
+                    ingest_tsbs(&store, data, 10_000, 4)?;
+                    store.persist()?;
+                    store.compact()?;
+                    std::sync::Arc::into_inner(store).context("the store is still shared")?
+                }
+            };
+            let engine = query::QueryEngine::new(std::sync::Arc::new(store));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the query runtime")?;
+            let mut params = QueryGenerator::new(data, seed);
+            writeln!(
+                out,
+                "TSBS devops queries over cpu-only {hosts} hosts x {hours} h, {runs} runs each (ms)\n\
+                 {:<24} {:>9} {:>9} {:>9} {:>7}",
+                "query", "median", "min", "max", "rows"
+            )?;
+            for kind in kinds {
+                let mut times = Vec::with_capacity(runs);
+                let mut rows = 0;
+                for run in 0..=runs {
+                    let text = sql(kind, &params.params(kind));
+                    if show_sql && run == 0 {
+                        writeln!(out, "-- {}: {text}", kind.name())?;
+                    }
+                    let started = std::time::Instant::now();
+                    let batches = runtime
+                        .block_on(engine.sql(weir_bench::ingest::DATABASE, &text))
+                        .with_context(|| format!("{}: {text}", kind.name()))?;
+                    let elapsed = started.elapsed().as_secs_f64() * 1e3;
+                    rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+                    // Run 0 warms caches up and is not counted.
+                    if run > 0 {
+                        times.push(elapsed);
+                    }
+                }
+                times.sort_by(f64::total_cmp);
+                let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+                writeln!(
+                    out,
+                    "{:<24} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+                    kind.name(),
+                    median,
+                    times.first().copied().unwrap_or(f64::NAN),
+                    times.last().copied().unwrap_or(f64::NAN),
+                    rows
+                )?;
+                out.flush()?;
+            }
         }
         Command::Gen { data } => match data {
             DataSet::TsbsCpu { hosts, hours, seed } => {

@@ -7,14 +7,29 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{col, lit, Expr, TableProviderFilterPushDown};
+use datafusion::object_store::path::Path as ObjectPath;
+use datafusion::object_store::ObjectMeta;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
-use store::Store;
+use store::catalog::TIME_COLUMN;
+use store::{ScanFile, Store};
 
-use crate::time_filter::{restricts_time, time_range};
+use crate::time_filter::time_range;
 
 /// The tables of one database.
 #[derive(Debug)]
@@ -85,34 +100,117 @@ impl TableProvider for StoreTable {
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batches = self
+        let scan = self
             .store
-            .scan_with_schema(&self.db, &self.name, &self.schema, &time_range(filters))
+            .plan_scan(&self.db, &self.name, &self.schema, &time_range(filters))
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let partitions = spread(batches, state.config().target_partitions());
-        let exec =
-            MemorySourceConfig::try_new_exec(&partitions, self.schema(), projection.cloned())?;
-        Ok(exec)
+        let partitions = state.config().target_partitions();
+        let mut inputs = Vec::new();
+        if !scan.files.is_empty() {
+            inputs.push(self.parquet_scan(
+                state,
+                scan.files,
+                scan.keep_from,
+                projection,
+                filters,
+                limit,
+            )?);
+        }
+        if !scan.batches.is_empty() {
+            inputs.push(MemorySourceConfig::try_new_exec(
+                &spread(scan.batches, partitions),
+                self.schema(),
+                projection.cloned(),
+            )? as Arc<dyn ExecutionPlan>);
+        }
+        if inputs.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        UnionExec::try_new(inputs)
     }
 
-    /// Time comparisons prune chunks but not rows, so DataFusion still
-    /// applies them (`Inexact`); other filters are left to it entirely.
+    /// DataFusion reads Parquet with row-group and page pruning; every
+    /// filter is offered to it (`Inexact`: DataFusion still applies them
+    /// to the rows that come back, from files and memory alike).
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+}
+
+impl StoreTable {
+    /// A scan of persisted files by DataFusion's Parquet reader: the
+    /// query's filters prune row groups and pages, only projected columns
+    /// are decoded, and rows past the database's retention (`keep_from`)
+    /// are dropped.
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        files: Vec<ScanFile>,
+        keep_from: Option<i64>,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let df_schema = DFSchema::try_from(self.schema())?;
+        let retention = keep_from
+            .map(|t| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(t), None))));
+        let predicate = conjunction(filters.iter().cloned().chain(retention.clone()));
+        let mut source = ParquetSource::new(self.schema())
+            .with_table_parquet_options(state.table_options().parquet.clone());
+        if let Some(predicate) = predicate {
+            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+        }
+        let n = state.config().target_partitions().clamp(1, files.len());
+        let mut groups = vec![Vec::new(); n];
+        for (i, file) in files.into_iter().enumerate() {
+            let location = ObjectPath::from_absolute_path(&file.path)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let meta = ObjectMeta {
+                location,
+                last_modified: Default::default(),
+                size: file.file.bytes,
+                e_tag: None,
+                version: None,
+            };
+            // The lease travels with the file: it stays on disk until read.
+            groups[i % n].push(PartitionedFile::new_from_meta(meta).with_extension(file.lease));
+        }
+        let builder =
+            FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+                .with_file_groups(groups.into_iter().map(FileGroup::new).collect());
+        let Some(retention) = retention else {
+            let config = builder
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+            return Ok(DataSourceExec::from_data_source(config));
+        };
+        // Retention is exact: filter every row, then project.
+        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
+        let exec = Arc::new(FilterExec::try_new(
+            state.create_physical_expr(retention, &df_schema)?,
+            exec,
+        )?);
+        let Some(projection) = projection else {
+            return Ok(exec);
+        };
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = projection
             .iter()
-            .map(|f| {
-                if restricts_time(f) {
-                    TableProviderFilterPushDown::Inexact
-                } else {
-                    TableProviderFilterPushDown::Unsupported
-                }
+            .map(|&i| {
+                let name = self.schema.field(i).name();
+                (Arc::new(Column::new(name, i)) as _, name.clone())
             })
-            .collect())
+            .collect();
+        Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))
     }
 }
 

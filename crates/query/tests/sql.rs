@@ -1,6 +1,8 @@
 //! SQL behaviour as query + expected output: every case in
 //! `tests/sql_cases.txt` runs against the same small data set written
-//! through the store, and its pretty-printed result must match exactly.
+//! through the store, and its pretty-printed result must match exactly —
+//! whether the rows are in memory, in Parquet files (some written before
+//! columns existed), or written twice.
 //!
 //! Case format: a `query:` line with the SQL, then the expected table, then
 //! a blank line. Lines starting with `#` are comments.
@@ -23,19 +25,69 @@ cpu,host=a usage=0.5,cores=8u,note=\"boot\" 1700000000
 cpu,host=b usage=0.25 1700000000
 ";
 
-fn engine() -> (tempfile::TempDir, QueryEngine) {
+/// Where the rows of [`DATA`] are when the cases run.
+#[derive(Debug, Clone, Copy)]
+enum Layout {
+    /// In the write buffer.
+    Memory,
+    /// In Parquet files.
+    Files,
+    /// Half in files written before some columns existed, half in memory.
+    Split,
+    /// In files, then every line written again (same values) to memory.
+    Twice,
+}
+
+fn engine_with(layout: Layout) -> (tempfile::TempDir, QueryEngine) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreConfig::default()).unwrap();
-    let summary = store
-        .write_lines("net", DATA.as_bytes(), Precision::Seconds)
-        .unwrap();
-    assert_eq!(summary.accepted, 6, "{:?}", summary.rejected);
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir.path(), config).unwrap();
+    let write = |lines: &[&str]| {
+        let body = lines.join("\n");
+        let summary = store
+            .write_lines("net", body.as_bytes(), Precision::Seconds)
+            .unwrap();
+        assert_eq!(summary.accepted, lines.len(), "{:?}", summary.rejected);
+    };
+    let lines: Vec<&str> = DATA.lines().collect();
+    match layout {
+        Layout::Memory => write(&lines),
+        Layout::Files => {
+            write(&lines);
+            store.persist().unwrap();
+        }
+        Layout::Split => {
+            // The last ping (with `loss`) and cpu host=a (with `cores` and
+            // `note`) come after the first files are written.
+            write(&[lines[0], lines[1], lines[2], lines[5]]);
+            store.persist().unwrap();
+            write(&[lines[3], lines[4]]);
+        }
+        Layout::Twice => {
+            write(&lines);
+            store.persist().unwrap();
+            write(&lines);
+        }
+    }
     (dir, QueryEngine::new(Arc::new(store)))
+}
+
+fn engine() -> (tempfile::TempDir, QueryEngine) {
+    engine_with(Layout::Memory)
 }
 
 #[tokio::test]
 async fn sql_cases_match_their_expected_output() {
-    let (_dir, engine) = engine();
+    for layout in [Layout::Memory, Layout::Files, Layout::Split, Layout::Twice] {
+        run_cases(layout).await;
+    }
+}
+
+async fn run_cases(layout: Layout) {
+    let (_dir, engine) = engine_with(layout);
     let text = include_str!("sql_cases.txt");
     let mut cases = 0;
     for block in text.split("\n\n") {
@@ -48,11 +100,11 @@ async fn sql_cases_match_their_expected_output() {
         let batches = engine
             .sql("net", sql)
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            .unwrap_or_else(|e| panic!("{layout:?}: {sql}: {e}"));
         let got = arrow::util::pretty::pretty_format_batches(&batches)
             .unwrap()
             .to_string();
-        assert_eq!(got.trim(), expected.trim(), "\nquery: {sql}\n");
+        assert_eq!(got.trim(), expected.trim(), "\n{layout:?} query: {sql}\n");
         cases += 1;
     }
     assert!(cases >= 8, "only {cases} cases ran");
@@ -164,4 +216,81 @@ async fn time_filters_skip_chunks_and_keep_exact_answers() {
             .unwrap(),
     );
     assert!(!plan.contains("partition_sizes=[1]"), "{plan}");
+}
+
+#[tokio::test]
+async fn files_are_pruned_by_datafusion_and_retention_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // One file (when both fall in the same UTC day; two otherwise) with a
+    // row on each side of the retention cutoff set below.
+    let body = format!(
+        "m,host=a v=1 {}\nm,host=b v=2 {}\nm,host.name=x v=3 {}",
+        now - 1000,
+        now - 10,
+        now - 10
+    );
+    store
+        .write_lines("db", body.as_bytes(), Precision::Seconds)
+        .unwrap();
+    store.persist().unwrap();
+    let engine = QueryEngine::new(Arc::clone(&store));
+    let pretty = |b: Vec<arrow::record_batch::RecordBatch>| {
+        arrow::util::pretty::pretty_format_batches(&b)
+            .unwrap()
+            .to_string()
+    };
+    let plan = pretty(
+        engine
+            .sql("db", "EXPLAIN SELECT v FROM m WHERE host = 'b'")
+            .await
+            .unwrap(),
+    );
+    assert!(plan.contains("file_type=parquet"), "{plan}");
+    assert!(plan.contains("predicate=host@"), "{plan}");
+    let out = pretty(
+        engine
+            .sql("db", "SELECT v FROM m WHERE host = 'b'")
+            .await
+            .unwrap(),
+    );
+    assert!(out.contains("| 2.0 |"), "{out}");
+    // A tag whose name has a dot is a column like any other.
+    let out = pretty(
+        engine
+            .sql("db", r#"SELECT v FROM m WHERE "host.name" = 'x'"#)
+            .await
+            .unwrap(),
+    );
+    assert!(out.contains("| 3.0 |"), "{out}");
+
+    store
+        .set_retention("db", Some(std::time::Duration::from_secs(500)))
+        .unwrap();
+    // Without and with the time column in the projection.
+    let out = pretty(
+        engine
+            .sql("db", "SELECT v FROM m ORDER BY v")
+            .await
+            .unwrap(),
+    );
+    assert!(!out.contains("| 1.0 |") && out.contains("| 2.0 |"), "{out}");
+    let out = pretty(
+        engine
+            .sql(
+                "db",
+                "SELECT count(*) AS n, min(time) > now() - INTERVAL '500 seconds' AS recent FROM m",
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(out.contains("| 2 | true   |"), "{out}");
 }

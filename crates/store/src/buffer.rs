@@ -7,6 +7,7 @@
 //! a column existed lack it; [`align`] fills it with nulls at read time.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 
@@ -54,6 +55,10 @@ pub fn arrow_schema(table: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// Series whose latest time a table remembers before it forgets them all
+/// (keeping only their maximum): bounds the memory of [`SeriesClock`].
+const MAX_TRACKED_SERIES: usize = 1 << 20;
+
 /// Every table's buffered rows, by database and table, and the persisted files.
 #[derive(Debug, Default)]
 pub(crate) struct Buffer {
@@ -70,8 +75,20 @@ pub(crate) struct Buffer {
     pub(crate) manifest: Manifest,
 }
 
-/// The chunks of one table, with the time range of each.
-pub(crate) type Chunks = Vec<(RecordBatch, RangeInclusive<i64>)>;
+/// An immutable run of one table's rows.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    pub(crate) batch: RecordBatch,
+    /// Earliest and latest time, for pruning.
+    pub(crate) range: RangeInclusive<i64>,
+    /// Every row is later than every row of its series written before it,
+    /// so no earlier write (nor another row here) holds the same series and
+    /// time: scans need not deduplicate it against what came before.
+    pub(crate) fresh: bool,
+}
+
+/// The chunks of one table, oldest first.
+pub(crate) type Chunks = Vec<Chunk>;
 
 /// Rows taken out of the live buffer to be persisted.
 #[derive(Debug)]
@@ -82,17 +99,28 @@ pub(crate) struct Sealed {
     pub(crate) tables: HashMap<(String, String), Chunks>,
 }
 
-/// What a scan must read: buffered batches, and Parquet files to open.
+/// What a scan must read, in the order the rows were written: Parquet
+/// files (manifest order), then buffered chunks (each with exactly the
+/// scan's schema).
 #[derive(Debug, Default)]
 pub(crate) struct ScanPlan {
-    pub(crate) batches: Vec<RecordBatch>,
     pub(crate) files: Vec<ParquetFile>,
+    pub(crate) chunks: Vec<Chunk>,
 }
 
 impl Buffer {
+    /// An empty buffer over the persisted files of `manifest`.
+    pub(crate) fn new(manifest: Manifest) -> Self {
+        Buffer {
+            manifest,
+            ..Buffer::default()
+        }
+    }
+
     /// Appends `lines` (already admitted by the catalog, timestamps set) to
     /// their tables in `db`.
     pub(crate) fn apply<'a>(&mut self, db: &str, lines: impl Iterator<Item = Line<'a>>) {
+        let manifest = &self.manifest;
         let tables = match self.databases.get_mut(db) {
             Some(t) => t,
             None => self.databases.entry(db.to_owned()).or_default(),
@@ -100,9 +128,20 @@ impl Buffer {
         for line in lines {
             let table = match tables.get_mut(line.measurement.as_ref()) {
                 Some(t) => t,
-                None => tables
-                    .entry(line.measurement.to_string())
-                    .or_insert_with(|| TableBuffer::new(&line.measurement)),
+                None => {
+                    // Rows persisted before the store opened are older than
+                    // anything the clock remembers: it starts after them.
+                    let floor = manifest
+                        .files
+                        .iter()
+                        .filter(|f| f.db == db && f.table == line.measurement.as_ref())
+                        .map(|f| f.max_time)
+                        .max()
+                        .unwrap_or(i64::MIN);
+                    tables
+                        .entry(line.measurement.to_string())
+                        .or_insert_with(|| TableBuffer::new(&line.measurement, floor))
+                }
             };
             table.push(&line);
         }
@@ -120,8 +159,14 @@ impl Buffer {
         time: &RangeInclusive<i64>,
     ) -> Result<ScanPlan, StoreError> {
         let overlaps = |r: &RangeInclusive<i64>| r.start() <= time.end() && time.start() <= r.end();
+        let aligned = |chunk: &Chunk| -> Result<Chunk, StoreError> {
+            Ok(Chunk {
+                batch: align(&chunk.batch, schema, table)?,
+                ..chunk.clone()
+            })
+        };
         let mut plan = ScanPlan {
-            batches: Vec::new(),
+            chunks: Vec::new(),
             files: self
                 .manifest
                 .files
@@ -132,23 +177,26 @@ impl Buffer {
         };
         let key = (db.to_owned(), table.to_owned());
         for generation in &self.sealed {
-            for (batch, range) in generation.tables.get(&key).into_iter().flatten() {
-                if overlaps(range) {
-                    plan.batches.push(align(batch, schema, table)?);
+            for chunk in generation.tables.get(&key).into_iter().flatten() {
+                if overlaps(&chunk.range) {
+                    plan.chunks.push(aligned(chunk)?);
                 }
             }
         }
         let Some(buffer) = self.databases.get(db).and_then(|t| t.get(table)) else {
             return Ok(plan);
         };
-        for (batch, range) in &buffer.frozen {
-            if overlaps(range) {
-                plan.batches.push(align(batch, schema, table)?);
+        for chunk in &buffer.frozen {
+            if overlaps(&chunk.range) {
+                plan.chunks.push(aligned(chunk)?);
             }
         }
         if buffer.rows > 0 && overlaps(&(buffer.open_min..=buffer.open_max)) {
-            plan.batches
-                .push(align(&buffer.snapshot()?, schema, table)?);
+            plan.chunks.push(Chunk {
+                batch: align(&buffer.snapshot()?, schema, table)?,
+                range: buffer.open_min..=buffer.open_max,
+                fresh: buffer.open_fresh,
+            });
         }
         Ok(plan)
     }
@@ -156,13 +204,14 @@ impl Buffer {
     /// Moves every live row into a new sealed generation, to be persisted.
     pub(crate) fn seal(&mut self) {
         let mut tables = HashMap::new();
-        for (db, buffers) in self.databases.drain() {
-            for (table, mut buffer) in buffers {
+        for (db, buffers) in &mut self.databases {
+            for (table, buffer) in buffers.iter_mut() {
                 if buffer.rows > 0 {
                     buffer.freeze();
                 }
-                if !buffer.frozen.is_empty() {
-                    tables.insert((db.clone(), table), std::mem::take(&mut buffer.frozen));
+                let frozen = buffer.reset();
+                if !frozen.is_empty() {
+                    tables.insert((db.clone(), table.clone()), frozen);
                 }
             }
         }
@@ -188,7 +237,7 @@ impl Buffer {
                 .sealed
                 .iter()
                 .flat_map(|g| g.tables.values().flatten())
-                .map(|(b, _)| b.num_rows())
+                .map(|c| c.batch.num_rows())
                 .sum::<usize>()
     }
 }
@@ -325,6 +374,9 @@ impl ColumnBuilder {
     }
 }
 
+/// Hashes one tag of a series key; fixed so hashes agree across the process.
+const SERIES_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x7765_6972);
+
 /// Marks a slot as holding field `i` of the line rather than tag `i`.
 const FIELD_SLOT: u32 = 1 << 31;
 /// Marks a column the current line does not set.
@@ -345,15 +397,46 @@ struct TableBuffer {
     /// Earliest and latest time among the unfrozen rows.
     open_min: i64,
     open_max: i64,
-    /// Frozen chunks with the range of their times, for pruning.
-    frozen: Vec<(RecordBatch, RangeInclusive<i64>)>,
+    /// Whether every unfrozen row is fresh (see [`Chunk::fresh`]).
+    open_fresh: bool,
+    frozen: Chunks,
     frozen_rows: usize,
     /// Per column, which tag or field of the line being appended sets it.
     slots: Vec<u32>,
+    /// Kept across seals: tells whether a row is fresh.
+    clock: SeriesClock,
+}
+
+/// The latest time written to each series of a table (by a hash of its tag
+/// set), to tell whether a new row could duplicate an earlier one. Hash
+/// collisions only make rows look stale, which costs a deduplication at
+/// query time, never a wrong answer.
+#[derive(Debug)]
+struct SeriesClock {
+    latest: HashMap<u64, i64, foldhash::fast::FixedState>,
+    /// Latest time of the rows written before the clock began, or of the
+    /// series it forgot.
+    floor: i64,
+}
+
+impl SeriesClock {
+    /// Records a row of `series` at `time`; returns whether it is later
+    /// than every earlier row of the series.
+    fn observe(&mut self, series: u64, time: i64) -> bool {
+        let floor = self.floor;
+        let latest = self.latest.entry(series).or_insert(floor);
+        let fresh = time > *latest;
+        *latest = (*latest).max(time);
+        if self.latest.len() > MAX_TRACKED_SERIES {
+            self.floor = self.latest.values().copied().fold(floor, i64::max);
+            self.latest.clear();
+        }
+        fresh
+    }
 }
 
 impl TableBuffer {
-    fn new(name: &str) -> Self {
+    fn new(name: &str, floor: i64) -> Self {
         TableBuffer {
             name: name.to_owned(),
             time: TimestampNanosecondBuilder::new(),
@@ -364,10 +447,31 @@ impl TableBuffer {
             open_text: 0,
             open_min: i64::MAX,
             open_max: i64::MIN,
+            open_fresh: true,
             frozen: Vec::new(),
             frozen_rows: 0,
             slots: Vec::new(),
+            clock: SeriesClock {
+                latest: HashMap::default(),
+                floor,
+            },
         }
+    }
+
+    /// Takes the frozen chunks and starts over with no columns, keeping
+    /// the series clock. Call with no unfrozen rows.
+    fn reset(&mut self) -> Chunks {
+        let clock = std::mem::replace(
+            &mut self.clock,
+            SeriesClock {
+                latest: HashMap::default(),
+                floor: i64::MIN,
+            },
+        );
+        let empty = TableBuffer::new(&self.name, i64::MIN);
+        let old = std::mem::replace(self, empty);
+        self.clock = clock;
+        old.frozen
     }
 
     /// The column for `key`, created (null for earlier rows) if new.
@@ -404,10 +508,19 @@ impl TableBuffer {
         self.open_min = self.open_min.min(time);
         self.open_max = self.open_max.max(time);
         self.slots.iter_mut().for_each(|s| *s = EMPTY_SLOT);
-        for (i, (key, _)) in line.tags.iter().enumerate() {
+        // The series is the tag set whatever its order: hashes of the tags
+        // are summed. A repeated tag key keeps its last value in the row,
+        // which the hash would not see, so such a row counts as stale.
+        let mut series: u64 = 0;
+        let mut repeated = false;
+        for (i, (key, value)) in line.tags.iter().enumerate() {
             let c = self.column(key, ColumnKind::Tag);
+            repeated |= self.slots[c] != EMPTY_SLOT;
             self.slots[c] = i as u32;
+            series = series.wrapping_add(SERIES_HASH.hash_one((key.as_ref(), value.as_ref())));
         }
+        let fresh = self.clock.observe(series, time) && !repeated;
+        self.open_fresh &= fresh;
         for (i, (key, value)) in line.fields.iter().enumerate() {
             let c = self.column(key, ColumnKind::Field(FieldType::of(value)));
             // A repeated key: the last value wins, as in InfluxDB.
@@ -435,7 +548,12 @@ impl TableBuffer {
         match self.batch(arrays) {
             Ok(batch) => {
                 self.frozen_rows += batch.num_rows();
-                self.frozen.push((batch, self.open_min..=self.open_max));
+                self.frozen.push(Chunk {
+                    batch,
+                    range: self.open_min..=self.open_max,
+                    fresh: self.open_fresh,
+                });
+                self.open_fresh = true;
                 self.rows = 0;
                 self.open_text = 0;
                 self.open_min = i64::MAX;

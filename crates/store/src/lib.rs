@@ -43,12 +43,18 @@
 //! thread, or [`Store::compact`]) merges a day's files into one, sorted and
 //! deduplicated, once the day has [`COMPACT_AT_FILES`] files or is over.
 //!
-//! Not built yet (the rest of the storage issue): deduplication at query
-//! time — a point written twice (same series and time) shows twice until a
-//! persist or a compaction merges it; separate retention for rollups (which
-//! do not exist yet); reading Parquet through DataFusion's own scan with
-//! row-group pruning (files are read whole, skipped only by time range);
-//! compaction reads a whole day into memory.
+//! A point (series and time) written more than once is returned once, the
+//! later write winning field by field: persist and compaction merge
+//! duplicates for good, and scans ([`Store::plan_scan`]) merge the ones
+//! still apart. Each file and buffer chunk knows whether it is *fresh*
+//! (every row later than every earlier row of its series); only stale ones
+//! are merged, with the earlier sources they overlap, so in-order ingest
+//! costs queries nothing. Files a scan plans to read are leased, and
+//! compaction or retention deletes a file only once its last lease is gone.
+//!
+//! Not built yet (the rest of the storage issue): separate retention for
+//! rollups (which do not exist yet); compaction reads a whole day into
+//! memory.
 //!
 //! # On disk
 //!
@@ -67,6 +73,7 @@ pub mod catalog;
 mod error;
 mod manifest;
 mod persist;
+mod scan;
 mod wal;
 
 use std::fmt;
@@ -85,11 +92,13 @@ pub use buffer::{arrow_schema, arrow_type};
 pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use error::StoreError;
 pub use manifest::ParquetFile;
+pub use scan::{FileLease, ScanFile, TableScan};
 pub use wal::WalConfig;
 
 use buffer::{align, Buffer};
 use catalog::sync_dir;
 use manifest::Manifest;
+use scan::FileLeases;
 use wal::Wal;
 
 /// How a store behaves.
@@ -183,6 +192,8 @@ struct Inner {
     catalog: Mutex<Catalog>,
     buffer: Arc<RwLock<Buffer>>,
     wal: Wal,
+    /// Data files being read, kept from deletion until they are read.
+    leases: Arc<FileLeases>,
     /// Serialises everything that changes the manifest (persist, compact,
     /// expire); holds when the last persist started.
     persist_lock: Mutex<Instant>,
@@ -322,30 +333,42 @@ impl Store {
         lock(&self.inner.catalog).table(db, table).map(arrow_schema)
     }
 
-    /// Every stored row of `db.table` as record batches with the table's
-    /// current schema, or `None` if there is no such table.
+    /// Every stored row of `db.table` (each point once) as record batches
+    /// with the table's current schema, or `None` if there is no such
+    /// table. Reads every file into memory: for tools and tests; queries
+    /// use [`Store::plan_scan`].
     pub fn scan(&self, db: &str, table: &str) -> Result<Option<Vec<RecordBatch>>, StoreError> {
         let Some(schema) = self.table_schema(db, table) else {
             return Ok(None);
         };
-        self.inner
-            .scan(db, table, &schema, &(i64::MIN..=i64::MAX))
-            .map(Some)
+        let plan = self
+            .inner
+            .plan_scan(db, table, &schema, &(i64::MIN..=i64::MAX))?;
+        let mut batches = Vec::new();
+        for file in &plan.files {
+            for batch in persist::read_parquet(&file.path)? {
+                let batch = align(&batch, &schema, table)?;
+                batches.push(keep_after(&batch, plan.keep_from, table)?);
+            }
+        }
+        batches.extend(plan.batches);
+        Ok(Some(batches))
     }
 
-    /// The rows of `db.table` as batches with exactly `schema` (columns it
-    /// lacks read as null, columns added since are left out): what a query
-    /// planned against an earlier schema needs. Files and chunks holding no
-    /// row in `time` (nanoseconds, inclusive) are skipped; returned batches
-    /// may still hold rows outside it.
-    pub fn scan_with_schema(
+    /// What a query of `db.table` reads: Parquet files to read as they are
+    /// and rows from memory, together every point once, with exactly
+    /// `schema` (columns it lacks read as null, columns added since are left
+    /// out: what a query planned against an earlier schema needs). Files and
+    /// chunks holding no row in `time` (nanoseconds, inclusive) are skipped;
+    /// the rest may still hold rows outside it.
+    pub fn plan_scan(
         &self,
         db: &str,
         table: &str,
         schema: &SchemaRef,
         time: &RangeInclusive<i64>,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
-        self.inner.scan(db, table, schema, time)
+    ) -> Result<TableScan, StoreError> {
+        self.inner.plan_scan(db, table, schema, time)
     }
 
     /// Sets how long raw rows of database `db` are kept (`None`: forever).
@@ -451,16 +474,17 @@ impl Inner {
             manifest.save(&manifest_path)?;
         }
         let buffer = Arc::new(RwLock::new(Buffer::default()));
+        let leases = Arc::new(FileLeases::new(&data_dir));
         let sink = Arc::clone(&buffer);
         let sealer = Arc::clone(&buffer);
         let persist_signal = Arc::new((Mutex::new(false), Condvar::new()));
         let wake = Arc::clone(&persist_signal);
         let budget = config.buffer_budget_bytes;
-        let mut replayed = Buffer::default();
+        let mut replayed = Buffer::new(manifest);
         let wal = Wal::open(
             &dir.join("wal"),
             config.wal,
-            manifest.persisted_through_segment,
+            replayed.manifest.persisted_through_segment,
             |payload| replay_record(payload, &mut catalog, &mut replayed),
             Box::new(move |payload| {
                 if apply_record(payload, &sink) >= budget {
@@ -469,7 +493,6 @@ impl Inner {
             }),
             Box::new(move || write_lock(&sealer).seal()),
         )?;
-        replayed.manifest = manifest;
         *write_lock(&buffer) = replayed;
         // Saved even when empty: its presence marks a weir data directory.
         if catalog != before || !catalog_path.exists() {
@@ -481,6 +504,7 @@ impl Inner {
             catalog: Mutex::new(catalog),
             buffer,
             wal,
+            leases,
             persist_lock: Mutex::new(Instant::now()),
             persist_signal,
             _lock: lock,
@@ -534,13 +558,14 @@ impl Inner {
                 let cutoff = retention_cutoff(&catalog, db);
                 let batches = chunks
                     .iter()
-                    .map(|(b, _)| {
-                        align(b, &schema, table).and_then(|b| keep_after(&b, cutoff, table))
+                    .map(|c| {
+                        align(&c.batch, &schema, table).and_then(|b| keep_after(&b, cutoff, table))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 for day in persist::split_by_day(table, &sorted)? {
-                    if let Some(file) = self.write_file(db, table, next_file + 1, &day)? {
+                    if let Some(file) = self.write_file(db, table, next_file + 1, &day, fresh)? {
                         next_file += 1;
                         summary.rows += file.rows;
                         summary.files += 1;
@@ -582,13 +607,14 @@ impl Inner {
     }
 
     /// Writes `batch` (one table, one day, sorted) as data file `number`;
-    /// `None` for an empty batch.
+    /// `None` for an empty batch. `fresh`: see [`ParquetFile::fresh`].
     fn write_file(
         &self,
         db: &str,
         table: &str,
         number: u64,
         batch: &RecordBatch,
+        fresh: bool,
     ) -> Result<Option<ParquetFile>, StoreError> {
         let Some((min_time, max_time)) = persist::time_bounds(batch) else {
             return Ok(None);
@@ -603,6 +629,7 @@ impl Inner {
             max_time,
             rows: batch.num_rows(),
             bytes,
+            fresh,
         }))
     }
 
@@ -663,10 +690,12 @@ impl Inner {
                     continue;
                 }
             };
-            // Files are in persist order, so later writes still win.
+            // Files are in persist order, so later writes still win. The
+            // merged file holds the whole day, so no earlier file overlaps
+            // it: it is fresh.
             let number = manifest.next_file + 1;
             let written = persist::sort_dedup(&table, &schema, &batches)
-                .and_then(|sorted| self.write_file(&db, &table, number, &sorted));
+                .and_then(|sorted| self.write_file(&db, &table, number, &sorted, true));
             let written = match written {
                 Ok(w) => w,
                 // This day stays as it is; the others are still merged.
@@ -688,9 +717,7 @@ impl Inner {
         self.save_manifest(&manifest)?;
         write_lock(&self.buffer).manifest = manifest;
         for name in replaced {
-            let path = self.data_file(&name);
-            fs::remove_file(&path)
-                .map_err(|e| StoreError::io("removing compacted file", &path, e))?;
+            self.leases.remove(&name)?;
         }
         Ok(merged)
     }
@@ -725,66 +752,9 @@ impl Inner {
         self.save_manifest(&next)?;
         write_lock(&self.buffer).manifest = next;
         for file in &expired {
-            let path = self.data_file(&file.name);
-            fs::remove_file(&path)
-                .map_err(|e| StoreError::io("removing expired file", &path, e))?;
+            self.leases.remove(&file.name)?;
         }
         Ok(expired.len())
-    }
-
-    /// Rows of `db.table` from Parquet files and the buffer, aligned to `schema`.
-    fn scan(
-        &self,
-        db: &str,
-        table: &str,
-        schema: &SchemaRef,
-        time: &RangeInclusive<i64>,
-    ) -> Result<Vec<RecordBatch>, StoreError> {
-        let cutoff = self.cutoff(db);
-        let time = match cutoff {
-            Some(c) => (*time.start()).max(c)..=*time.end(),
-            None => time.clone(),
-        };
-        // A file that compaction or retention removed after the plan was
-        // made is no loss: planning again finds its rows where they went.
-        let mut attempts = 0;
-        let mut out = 'plan: loop {
-            attempts += 1;
-            let plan = read_lock(&self.buffer).scan(db, table, schema, &time)?;
-            let mut out = Vec::new();
-            for file in &plan.files {
-                let path = self.data_file(&file.name);
-                let batches = persist::read_parquet(&path).and_then(|batches| {
-                    batches
-                        .iter()
-                        .map(|b| align(b, schema, table))
-                        .collect::<Result<Vec<_>, _>>()
-                });
-                match batches {
-                    Ok(batches) => out.extend(batches),
-                    Err(StoreError::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        if attempts < 3 {
-                            continue 'plan;
-                        }
-                        // Never silently short: files keep vanishing under us.
-                        return Err(StoreError::io("reading persisted file", &path, source));
-                    }
-                    // A damaged file must not make the rest unreadable.
-                    Err(e) => tracing::error!("skipping {} rows of {db}.{table}: {e}", file.rows),
-                }
-            }
-            out.extend(plan.batches);
-            break out;
-        };
-        if cutoff.is_some() {
-            out = out
-                .iter()
-                .map(|b| keep_after(b, cutoff, table))
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(out)
     }
 
     fn write_lines_at(
@@ -934,16 +904,36 @@ fn keep_after(
     cutoff: Option<i64>,
     table: &str,
 ) -> Result<RecordBatch, StoreError> {
+    match cutoff {
+        Some(cutoff) => keep_within(batch, &(cutoff..=i64::MAX), table),
+        None => Ok(batch.clone()),
+    }
+}
+
+/// The rows of `batch` whose time (ns) is in `range`.
+fn keep_within(
+    batch: &RecordBatch,
+    range: &RangeInclusive<i64>,
+    table: &str,
+) -> Result<RecordBatch, StoreError> {
     use arrow::array::{Scalar, TimestampNanosecondArray};
-    let (Some(cutoff), Some(time)) = (cutoff, batch.column_by_name(catalog::TIME_COLUMN)) else {
+    use arrow::compute::kernels::{boolean, cmp};
+    let Some(time) = batch.column_by_name(catalog::TIME_COLUMN) else {
         return Ok(batch.clone());
     };
+    if *range == (i64::MIN..=i64::MAX) {
+        return Ok(batch.clone());
+    }
     let arrow_err = |source| StoreError::Arrow {
         table: table.to_owned(),
         source,
     };
-    let bound = Scalar::new(TimestampNanosecondArray::from(vec![cutoff]));
-    let keep = arrow::compute::kernels::cmp::gt_eq(time, &bound).map_err(arrow_err)?;
+    let bound = |t: i64| Scalar::new(TimestampNanosecondArray::from(vec![t]));
+    let keep = boolean::and(
+        &cmp::gt_eq(time, &bound(*range.start())).map_err(arrow_err)?,
+        &cmp::lt_eq(time, &bound(*range.end())).map_err(arrow_err)?,
+    )
+    .map_err(arrow_err)?;
     arrow::compute::filter_record_batch(batch, &keep).map_err(arrow_err)
 }
 

@@ -26,6 +26,11 @@ pub struct ParquetFile {
     pub rows: usize,
     /// Size on disk.
     pub bytes: u64,
+    /// Every row is later than every row of its series in earlier files
+    /// (and this file is free of duplicates), so a scan needs not merge it
+    /// with them. Unknown (false) in manifests written before weir tracked it.
+    #[serde(default)]
+    pub fresh: bool,
 }
 
 /// Everything persisted.
