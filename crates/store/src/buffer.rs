@@ -97,6 +97,8 @@ pub(crate) struct Sealed {
     pub(crate) id: u64,
     /// (database, table) → its chunks.
     pub(crate) tables: HashMap<(String, String), Chunks>,
+    /// Bytes of the log records it holds.
+    pub(crate) bytes: usize,
 }
 
 /// What a scan must read, in the order the rows were written: Parquet
@@ -215,7 +217,7 @@ impl Buffer {
                 }
             }
         }
-        self.applied_bytes = 0;
+        let bytes = std::mem::take(&mut self.applied_bytes);
         if tables.is_empty() {
             return;
         }
@@ -223,7 +225,14 @@ impl Buffer {
         self.sealed.push(Arc::new(Sealed {
             id: self.next_generation,
             tables,
+            bytes,
         }));
+    }
+
+    /// Bytes of log records held in memory, live and sealed: what the
+    /// memory budget is measured in.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.applied_bytes + self.sealed.iter().map(|g| g.bytes).sum::<usize>()
     }
 
     /// Rows buffered across every table.

@@ -44,6 +44,15 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// The write buffer stayed full (persisting could not keep up with
+    /// writes) for longer than a write may wait.
+    #[error(
+        "the write buffer is full and persisting has not caught up after {waited:?}; retry later"
+    )]
+    BufferFull {
+        /// How long the write waited for room.
+        waited: std::time::Duration,
+    },
     /// The write-ahead log stopped (its thread ended or failed).
     #[error("the write-ahead log is unavailable: {0}")]
     WalUnavailable(String),

@@ -40,8 +40,10 @@
 //! ```
 //!
 //! Files pile up one per persist; compaction (by the same background
-//! thread, or [`Store::compact`]) merges a day's files into one, sorted and
-//! deduplicated, once the day has [`COMPACT_AT_FILES`] files or is over.
+//! thread, or [`Store::compact`]) merges a day's newest files, sorted and
+//! deduplicated, once the day has [`COMPACT_AT_FILES`] files, size-tiered
+//! so a large file is rewritten only when the newer data is comparable,
+//! and a day that is over into one file.
 //!
 //! A point (series and time) written more than once is returned once, the
 //! later write winning field by field: persist and compaction merge
@@ -70,6 +72,7 @@
 
 mod buffer;
 pub mod catalog;
+mod compact;
 mod error;
 mod manifest;
 mod persist;
@@ -90,6 +93,7 @@ use lineproto::{Line, ParseOptions, Precision};
 
 pub use buffer::{arrow_schema, arrow_type};
 pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
+pub use compact::{MAX_COLD_MERGE_BYTES, MAX_FILES_PER_DAY};
 pub use error::StoreError;
 pub use manifest::ParquetFile;
 pub use scan::{FileLease, ScanFile, TableScan};
@@ -113,8 +117,12 @@ pub struct StoreConfig {
     pub max_line_bytes: usize,
     /// The longest token accepted in a line.
     pub max_token_bytes: usize,
-    /// Persist the buffer to Parquet once it holds this many bytes of logged
-    /// line protocol (written since the last persist began, or replayed).
+    /// Memory budget of the write buffer, in bytes of logged line protocol
+    /// (Arrow holds the same rows in less): a persist starts when the rows
+    /// written since the last one reach half of it, and while live and
+    /// persisting rows together fill it, writes wait (with the background
+    /// persister; at most [`MAX_WRITE_WAIT`], then they fail with
+    /// [`StoreError::BufferFull`]).
     pub buffer_budget_bytes: usize,
     /// Persist buffered rows at least this often.
     pub persist_interval: Duration,
@@ -199,6 +207,8 @@ struct Inner {
     persist_lock: Mutex<Instant>,
     /// Wakes the persister (budget passed) or stops it (`true`).
     persist_signal: Arc<(Mutex<bool>, Condvar)>,
+    /// Wakes writers waiting for room in the buffer after a persist.
+    room: (Mutex<()>, Condvar),
     /// Held open for its lock for as long as the store is open.
     _lock: File,
 }
@@ -418,6 +428,12 @@ impl Store {
         read_lock(&self.inner.buffer).rows()
     }
 
+    /// Bytes of logged line protocol held in memory, live and being
+    /// persisted: what [`StoreConfig::buffer_budget_bytes`] bounds.
+    pub fn buffered_bytes(&self) -> usize {
+        read_lock(&self.inner.buffer).buffered_bytes()
+    }
+
     /// Stops the persister, commits queued writes and closes the log.
     /// Buffered rows stay in the log and are replayed on the next open.
     pub fn close(mut self) {
@@ -438,7 +454,11 @@ impl Drop for Store {
     }
 }
 
-/// A day with this many files is compacted even while it is current.
+/// The longest a write waits for room in a full write buffer.
+pub const MAX_WRITE_WAIT: Duration = Duration::from_secs(30);
+
+/// A day with this many files is compacted (size-tiered) even while it is
+/// current.
 pub const COMPACT_AT_FILES: usize = 8;
 
 /// The largest line a store accepts, whatever its configuration says.
@@ -479,7 +499,7 @@ impl Inner {
         let sealer = Arc::clone(&buffer);
         let persist_signal = Arc::new((Mutex::new(false), Condvar::new()));
         let wake = Arc::clone(&persist_signal);
-        let budget = config.buffer_budget_bytes;
+        let persist_at = config.buffer_budget_bytes / 2;
         let mut replayed = Buffer::new(manifest);
         let wal = Wal::open(
             &dir.join("wal"),
@@ -487,7 +507,7 @@ impl Inner {
             replayed.manifest.persisted_through_segment,
             |payload| replay_record(payload, &mut catalog, &mut replayed),
             Box::new(move |payload| {
-                if apply_record(payload, &sink) >= budget {
+                if apply_record(payload, &sink) >= persist_at {
                     wake.1.notify_all();
                 }
             }),
@@ -507,6 +527,7 @@ impl Inner {
             leases,
             persist_lock: Mutex::new(Instant::now()),
             persist_signal,
+            room: (Mutex::new(()), Condvar::new()),
             _lock: lock,
         })
     }
@@ -519,7 +540,7 @@ impl Inner {
             (buffer.applied_bytes, buffer.rows())
         };
         let last = *lock(&self.persist_lock);
-        bytes >= self.config.buffer_budget_bytes
+        bytes >= self.config.buffer_budget_bytes / 2
             || (rows > 0 && last.elapsed() >= self.config.persist_interval)
     }
 
@@ -588,6 +609,7 @@ impl Inner {
             let done: Vec<u64> = sealed.iter().map(|g| g.id).collect();
             buffer.sealed.retain(|g| !done.contains(&g.id));
         }
+        self.room.1.notify_all();
         self.wal.remove_through(closed)?;
         if let Err(e) = self.expire_locked() {
             tracing::error!("deleting expired files: {e}");
@@ -644,119 +666,6 @@ impl Inner {
         saved
     }
 
-    /// Merges the files of each (database, table, day) that has at least
-    /// [`COMPACT_AT_FILES`] files, or at least two once the day is over,
-    /// into one sorted, deduplicated file; returns how many days it merged.
-    fn compact(&self) -> Result<usize, StoreError> {
-        let _persisting = lock(&self.persist_lock);
-        let catalog = lock(&self.catalog).clone();
-        let mut manifest = read_lock(&self.buffer).manifest.clone();
-        let today = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
-            d.as_nanos() / u128::from(persist::DAY_NANOS.unsigned_abs())
-        });
-        let mut days: std::collections::BTreeMap<(String, String, i64), Vec<ParquetFile>> =
-            Default::default();
-        for file in &manifest.files {
-            let day = file.min_time.div_euclid(persist::DAY_NANOS);
-            days.entry((file.db.clone(), file.table.clone(), day))
-                .or_default()
-                .push(file.clone());
-        }
-        let mut replaced = Vec::new();
-        let mut merged = 0;
-        for ((db, table, day), files) in days {
-            let cold = i128::from(day) < today as i128;
-            if files.len() < COMPACT_AT_FILES && !(cold && files.len() >= 2) {
-                continue;
-            }
-            let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
-                continue;
-            };
-            let cutoff = retention_cutoff(&catalog, &db);
-            let read = files
-                .iter()
-                .map(|file| {
-                    persist::read_parquet(&self.data_file(&file.name))?
-                        .iter()
-                        .map(|b| keep_after(&align(b, &schema, &table)?, cutoff, &table))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, StoreError>>();
-            // A damaged file stays as it is (scans skip it); its day is not merged.
-            let batches: Vec<RecordBatch> = match read {
-                Ok(batches) => batches.into_iter().flatten().collect(),
-                Err(e) => {
-                    tracing::error!("not compacting {db}.{table}: {e}");
-                    continue;
-                }
-            };
-            // Files are in persist order, so later writes still win. The
-            // merged file holds the whole day, so no earlier file overlaps
-            // it: it is fresh.
-            let number = manifest.next_file + 1;
-            let written = persist::sort_dedup(&table, &schema, &batches)
-                .and_then(|sorted| self.write_file(&db, &table, number, &sorted, true));
-            let written = match written {
-                Ok(w) => w,
-                // This day stays as it is; the others are still merged.
-                Err(e) => {
-                    tracing::error!("not compacting {db}.{table}: {e}");
-                    continue;
-                }
-            };
-            let names: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
-            manifest.files.retain(|f| !names.contains(&f.name));
-            manifest.next_file = number;
-            manifest.files.extend(written);
-            replaced.extend(names);
-            merged += 1;
-        }
-        if merged == 0 {
-            return Ok(0);
-        }
-        self.save_manifest(&manifest)?;
-        write_lock(&self.buffer).manifest = manifest;
-        for name in replaced {
-            self.leases.remove(&name)?;
-        }
-        Ok(merged)
-    }
-
-    /// Removes expired files from the manifest (saved first), then deletes them.
-    fn expire(&self) -> Result<usize, StoreError> {
-        let _persisting = lock(&self.persist_lock);
-        self.expire_locked()
-    }
-
-    /// [`Inner::expire`] for a caller that holds `persist_lock`.
-    fn expire_locked(&self) -> Result<usize, StoreError> {
-        let cutoffs: std::collections::HashMap<String, i64> = lock(&self.catalog)
-            .databases
-            .iter()
-            .filter_map(|(name, d)| Some((name.clone(), cutoff_for(d.retention_secs?))))
-            .collect();
-        if cutoffs.is_empty() {
-            return Ok(0);
-        }
-        let manifest = read_lock(&self.buffer).manifest.clone();
-        let (expired, kept): (Vec<_>, Vec<_>) = manifest
-            .files
-            .iter()
-            .cloned()
-            .partition(|f| cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c));
-        if expired.is_empty() {
-            return Ok(0);
-        }
-        let mut next = manifest;
-        next.files = kept;
-        self.save_manifest(&next)?;
-        write_lock(&self.buffer).manifest = next;
-        for file in &expired {
-            self.leases.remove(&file.name)?;
-        }
-        Ok(expired.len())
-    }
-
     fn write_lines_at(
         &self,
         db: &str,
@@ -809,6 +718,9 @@ impl Inner {
                 limit: MAX_WRITE_BYTES,
             });
         }
+        if !parsed.is_empty() {
+            self.wait_for_room()?;
+        }
         let pending = {
             let mut catalog = lock(&self.catalog);
             let mut changed = false;
@@ -856,6 +768,36 @@ impl Inner {
             pending.wait()?;
         }
         Ok(summary)
+    }
+
+    /// Waits while the write buffer is full (live and persisting rows
+    /// together reach the budget) for the background persister to make
+    /// room; without one, never waits.
+    fn wait_for_room(&self) -> Result<(), StoreError> {
+        if !self.config.background_persist {
+            return Ok(());
+        }
+        let full = || read_lock(&self.buffer).buffered_bytes() >= self.config.buffer_budget_bytes;
+        if !full() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (mutex, condvar) = &self.room;
+        let mut guard = lock(mutex);
+        while full() {
+            let waited = started.elapsed();
+            if waited >= MAX_WRITE_WAIT {
+                return Err(StoreError::BufferFull { waited });
+            }
+            // Wake the persister in case the last apply's signal was missed.
+            self.persist_signal.1.notify_all();
+            // Bounded, so a wake-up between the check and the wait is late, not lost.
+            guard = condvar
+                .wait_timeout(guard, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
     }
 
     fn create_database(&self, db: &str) -> Result<bool, StoreError> {

@@ -171,3 +171,41 @@ fn a_file_being_read_survives_compaction_until_the_scan_is_done() {
     }
     assert_eq!(rows(&store), ["1,-|100|0|-", "1,-|101|1|-", "1,-|102|2|-"]);
 }
+
+#[test]
+fn a_partial_compaction_keeps_a_late_rewrite_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Today, so compaction is size-tiered rather than whole-day.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let day_start = now - now % 86_400;
+    let mut big = String::new();
+    // Values that compress badly, so the file dwarfs the small ones.
+    for i in 0..20_000u64 {
+        let v = i.wrapping_mul(2_654_435_761) % 1_000_003;
+        big.push_str(&format!("m,a=big v={v} {}\n", day_start + i));
+    }
+    write(&store, &big);
+    store.persist().unwrap();
+    for i in 0..7 {
+        // The third small write rewrites a point of the big file.
+        let line = if i == 2 {
+            format!("m,a=big v=-1 {}", day_start + 5)
+        } else {
+            format!("m,a=small v={i} {}", day_start + 10 + i)
+        };
+        write(&store, &line);
+        store.persist().unwrap();
+    }
+    assert_eq!(store.files().len(), 8);
+    assert_eq!(store.compact().unwrap(), 1);
+    // The big file is left alone; the seven small ones became one.
+    assert_eq!(store.files().len(), 2);
+    let rows = rows(&store);
+    assert_eq!(rows.len(), 20_000 + 6);
+    let rewritten = format!("big,-|{}|-1|-", day_start + 5);
+    assert!(rows.contains(&rewritten), "{:?}", &rows[..10]);
+}

@@ -214,6 +214,80 @@ fn the_background_persister_keeps_the_buffer_within_budget() {
 }
 
 #[test]
+fn writes_wait_for_room_so_memory_stays_within_the_budget() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let budget = 256 << 10;
+    let mut config = StoreConfig {
+        buffer_budget_bytes: budget,
+        ..StoreConfig::default()
+    };
+    // Writes as fast as the machine allows, so persisting falls behind.
+    config.wal.sync = false;
+    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let monitor = {
+        let (store, done, peak) = (Arc::clone(&store), Arc::clone(&done), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(store.buffered_bytes(), Ordering::Relaxed);
+                std::thread::yield_now();
+            }
+        })
+    };
+    let writers = 4;
+    let batches = 100;
+    let mut largest_write = 0;
+    let threads: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let mut body = String::new();
+            std::thread::spawn(move || {
+                let mut largest = 0;
+                for batch in 0..batches {
+                    body.clear();
+                    for i in 0..100 {
+                        let n = (w * batches + batch) * 100 + i;
+                        body.push_str(&format!(
+                            "m,w=w{w},s=s{} n={n}i,pad=\"{:040}\" {n}\n",
+                            i % 7,
+                            n
+                        ));
+                    }
+                    largest = largest.max(body.len());
+                    let summary = store
+                        .write_lines("db", body.as_bytes(), Precision::Seconds)
+                        .unwrap();
+                    assert_eq!(summary.accepted, 100);
+                }
+                largest
+            })
+        })
+        .collect();
+    for t in threads {
+        largest_write = largest_write.max(t.join().unwrap());
+    }
+    done.store(true, Ordering::Relaxed);
+    monitor.join().unwrap();
+    let peak = peak.load(Ordering::Relaxed);
+    // Each writer may pass the check just before the buffer fills; a record
+    // is a little larger than its body (header, nanosecond timestamps).
+    let bound = budget + writers * (largest_write + 100 * 16);
+    assert!(
+        peak <= bound,
+        "buffer peaked at {peak} bytes, budget {budget}, bound {bound}"
+    );
+    assert!(
+        peak >= budget / 2,
+        "the test never filled the buffer: peak {peak}"
+    );
+    let b = all(&store, "m");
+    assert_eq!(b.num_rows(), writers * batches * 100);
+}
+
+#[test]
 fn a_missing_manifest_is_an_error_not_a_reason_to_delete_data() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

@@ -1,0 +1,210 @@
+//! Compaction and retention: keeping few files per (database, table, day),
+//! and deleting files whose rows are all past their database's retention.
+//!
+//! Each persist adds a file to each day it wrote. A day's files are merged
+//! *size-tiered*: the newest files are merged once there are enough of
+//! them, and an older file joins only while it is at most twice the size
+//! of the newer ones together — so a large file is rewritten only when
+//! the data after it has grown comparable, and each row is rewritten a
+//! logarithmic number of times rather than once per compaction. A day that
+//! is over is merged into one file (up to [`MAX_COLD_MERGE_BYTES`]); no day
+//! keeps more than [`MAX_FILES_PER_DAY`] files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::record_batch::RecordBatch;
+
+use crate::buffer::align;
+use crate::error::StoreError;
+use crate::manifest::ParquetFile;
+use crate::{
+    arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff, write_lock,
+    Inner, COMPACT_AT_FILES,
+};
+
+/// A day never keeps more files than this: past it, all are merged.
+pub const MAX_FILES_PER_DAY: usize = 32;
+/// A day that is over is merged whole while its files add up to at most
+/// this; larger days stay size-tiered (merges happen in memory).
+pub const MAX_COLD_MERGE_BYTES: u64 = 1 << 30;
+
+/// Which of a day's files (in write order, with their sizes) to merge: a
+/// suffix, so the merged file keeps its place in write order.
+fn plan_merge(sizes: &[u64], cold: bool) -> Option<Range<usize>> {
+    let n = sizes.len();
+    if n < 2 {
+        return None;
+    }
+    let total: u64 = sizes.iter().sum();
+    if n >= MAX_FILES_PER_DAY || (cold && total <= MAX_COLD_MERGE_BYTES) {
+        return Some(0..n);
+    }
+    if !cold && n < COMPACT_AT_FILES {
+        return None;
+    }
+    let mut start = n - 1;
+    let mut newer = sizes[n - 1];
+    while start > 0 && sizes[start - 1] <= newer.saturating_mul(2) {
+        start -= 1;
+        newer += sizes[start];
+    }
+    (n - start >= 2).then_some(start..n)
+}
+
+impl Inner {
+    /// Merges, in each (database, table, day), the files [`plan_merge`]
+    /// picks into one sorted, deduplicated file; returns how many days it
+    /// merged.
+    pub(crate) fn compact(&self) -> Result<usize, StoreError> {
+        let _persisting = lock(&self.persist_lock);
+        let catalog = lock(&self.catalog).clone();
+        let mut manifest = read_lock(&self.buffer).manifest.clone();
+        let today = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| (d.as_nanos() / persist::DAY_NANOS as u128) as i64);
+        let mut days: BTreeMap<(String, String, i64), Vec<ParquetFile>> = BTreeMap::new();
+        for file in &manifest.files {
+            let day = file.min_time.div_euclid(persist::DAY_NANOS);
+            days.entry((file.db.clone(), file.table.clone(), day))
+                .or_default()
+                .push(file.clone());
+        }
+        let mut replaced = Vec::new();
+        let mut merged = 0;
+        for ((db, table, day), files) in days {
+            let sizes: Vec<u64> = files.iter().map(|f| f.bytes).collect();
+            let Some(range) = plan_merge(&sizes, day < today) else {
+                continue;
+            };
+            let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
+                continue;
+            };
+            let whole_day = range.len() == files.len();
+            let inputs = &files[range];
+            let cutoff = retention_cutoff(&catalog, &db);
+            let read = inputs
+                .iter()
+                .map(|file| {
+                    persist::read_parquet(&self.data_file(&file.name))?
+                        .iter()
+                        .map(|b| keep_after(&align(b, &schema, &table)?, cutoff, &table))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, StoreError>>();
+            // A damaged file stays as it is (scans report it); its day is not merged.
+            let batches: Vec<RecordBatch> = match read {
+                Ok(batches) => batches.into_iter().flatten().collect(),
+                Err(e) => {
+                    tracing::error!("not compacting {db}.{table}: {e}");
+                    continue;
+                }
+            };
+            // Inputs are in write order, so later writes still win. The
+            // merged file comes after the day's other files, as its inputs
+            // did: it is fresh if it holds the whole day (nothing earlier
+            // overlaps it) or if every input was.
+            let fresh = whole_day || inputs.iter().all(|f| f.fresh);
+            let number = manifest.next_file + 1;
+            let written = persist::sort_dedup(&table, &schema, &batches)
+                .and_then(|sorted| self.write_file(&db, &table, number, &sorted, fresh));
+            let written = match written {
+                Ok(w) => w,
+                // This day stays as it is; the others are still merged.
+                Err(e) => {
+                    tracing::error!("not compacting {db}.{table}: {e}");
+                    continue;
+                }
+            };
+            let names: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
+            manifest.files.retain(|f| !names.contains(&f.name));
+            manifest.next_file = number;
+            manifest.files.extend(written);
+            replaced.extend(names);
+            merged += 1;
+        }
+        if merged == 0 {
+            return Ok(0);
+        }
+        self.save_manifest(&manifest)?;
+        write_lock(&self.buffer).manifest = manifest;
+        for name in replaced {
+            self.leases.remove(&name)?;
+        }
+        Ok(merged)
+    }
+
+    /// Removes expired files from the manifest (saved first), then deletes them.
+    pub(crate) fn expire(&self) -> Result<usize, StoreError> {
+        let _persisting = lock(&self.persist_lock);
+        self.expire_locked()
+    }
+
+    /// [`Inner::expire`] for a caller that holds `persist_lock`.
+    pub(crate) fn expire_locked(&self) -> Result<usize, StoreError> {
+        let cutoffs: HashMap<String, i64> = lock(&self.catalog)
+            .databases
+            .iter()
+            .filter_map(|(name, d)| Some((name.clone(), cutoff_for(d.retention_secs?))))
+            .collect();
+        if cutoffs.is_empty() {
+            return Ok(0);
+        }
+        let manifest = read_lock(&self.buffer).manifest.clone();
+        let (expired, kept): (Vec<_>, Vec<_>) = manifest
+            .files
+            .iter()
+            .cloned()
+            .partition(|f| cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c));
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut next = manifest;
+        next.files = kept;
+        self.save_manifest(&next)?;
+        write_lock(&self.buffer).manifest = next;
+        for file in &expired {
+            self.leases.remove(&file.name)?;
+        }
+        Ok(expired.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_current_day_waits_for_enough_files() {
+        assert_eq!(plan_merge(&[10; 7], false), None);
+        assert_eq!(plan_merge(&[10; 8], false), Some(0..8));
+        assert_eq!(plan_merge(&[10], true), None);
+    }
+
+    #[test]
+    fn a_large_old_file_is_left_until_the_newer_ones_are_comparable() {
+        let mut sizes = vec![1000];
+        sizes.extend([10; 7]);
+        assert_eq!(plan_merge(&sizes, false), Some(1..8));
+        // Once the newer files add up to half its size, it joins.
+        let sizes = [100, 60, 10, 10, 10, 10, 10, 10];
+        assert_eq!(plan_merge(&sizes, false), Some(0..8));
+    }
+
+    #[test]
+    fn a_newest_file_much_smaller_than_the_one_before_waits() {
+        let sizes = [10, 10, 10, 10, 10, 10, 100, 1];
+        assert_eq!(plan_merge(&sizes, false), None);
+    }
+
+    #[test]
+    fn cold_days_merge_whole_and_no_day_piles_up() {
+        assert_eq!(plan_merge(&[1000, 10], true), Some(0..2));
+        let huge = MAX_COLD_MERGE_BYTES;
+        assert_eq!(plan_merge(&[huge, 10], true), None);
+        assert_eq!(plan_merge(&[huge, 10, 10], true), Some(1..3));
+        let sizes = vec![10u64.pow(6); MAX_FILES_PER_DAY];
+        assert_eq!(plan_merge(&sizes, false), Some(0..MAX_FILES_PER_DAY));
+    }
+}
