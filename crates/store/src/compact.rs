@@ -1,5 +1,6 @@
 //! Compaction and retention: keeping few files per (database, table, day),
 //! and deleting files whose rows are all past their database's retention.
+//! Merges stream through [`SortedMerge`], one batch per input in memory.
 //!
 //! Each persist adds a file to each day it wrote. A day's files are merged
 //! *size-tiered*: the newest files are merged once there are enough of
@@ -14,11 +15,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
 
 use crate::buffer::align;
 use crate::error::StoreError;
 use crate::manifest::ParquetFile;
+use crate::merge::{Input, SortedMerge};
 use crate::{
     arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff, write_lock,
     Inner, COMPACT_AT_FILES,
@@ -27,7 +31,9 @@ use crate::{
 /// A day never keeps more files than this: past it, all are merged.
 pub const MAX_FILES_PER_DAY: usize = 32;
 /// A day that is over is merged whole while its files add up to at most
-/// this; larger days stay size-tiered (merges happen in memory).
+/// this; larger days stay size-tiered, so a late write to a large day does
+/// not make compaction rewrite all of it. (Merges stream: memory holds a
+/// batch per input file, whatever the sizes.)
 pub const MAX_COLD_MERGE_BYTES: u64 = 1 << 30;
 
 /// Which of a day's files (in write order, with their sizes) to merge: a
@@ -83,35 +89,20 @@ impl Inner {
             };
             let whole_day = range.len() == files.len();
             let inputs = &files[range];
-            let cutoff = retention_cutoff(&catalog, &db);
-            let read = inputs
-                .iter()
-                .map(|file| {
-                    persist::read_parquet(&self.data_file(&file.name))?
-                        .iter()
-                        .map(|b| keep_after(&align(b, &schema, &table)?, cutoff, &table))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, StoreError>>();
-            // A damaged file stays as it is (scans report it); its day is not merged.
-            let batches: Vec<RecordBatch> = match read {
-                Ok(batches) => batches.into_iter().flatten().collect(),
-                Err(e) => {
-                    tracing::error!("not compacting {db}.{table}: {e}");
-                    continue;
-                }
-            };
             // Inputs are in write order, so later writes still win. The
             // merged file comes after the day's other files, as its inputs
             // did: it is fresh if it holds the whole day (nothing earlier
             // overlaps it) or if every input was.
             let fresh = whole_day || inputs.iter().all(|f| f.fresh);
             let number = manifest.next_file + 1;
-            let written = persist::sort_dedup(&table, &schema, &batches)
-                .and_then(|sorted| self.write_file(&db, &table, number, &sorted, fresh));
+            let cutoff = retention_cutoff(&catalog, &db);
+            let written = self
+                .merge_files(&table, &schema, inputs, cutoff)
+                .and_then(|merged| self.write_file((&db, &table), number, &schema, merged, fresh));
             let written = match written {
                 Ok(w) => w,
-                // This day stays as it is; the others are still merged.
+                // A damaged input or a failed write: this day stays as it
+                // is (scans report a damaged file); the others are merged.
                 Err(e) => {
                     tracing::error!("not compacting {db}.{table}: {e}");
                     continue;
@@ -133,6 +124,28 @@ impl Inner {
             self.leases.remove(&name)?;
         }
         Ok(merged)
+    }
+
+    /// The rows of `files` (one table and day, in write order) as one
+    /// sorted stream with duplicates merged and rows before `cutoff` left out.
+    fn merge_files(
+        &self,
+        table: &str,
+        schema: &SchemaRef,
+        files: &[ParquetFile],
+        cutoff: Option<i64>,
+    ) -> Result<SortedMerge, StoreError> {
+        let inputs = files
+            .iter()
+            .map(|file| {
+                let (schema, table) = (Arc::clone(schema), table.to_owned());
+                let batches = persist::read_parquet_batches(&self.data_file(&file.name))?;
+                Ok(Box::new(batches.map(move |batch| {
+                    keep_after(&align(&batch?, &schema, &table)?, cutoff, &table)
+                })) as Input)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        SortedMerge::new(table, schema, inputs)
     }
 
     /// Removes expired files from the manifest (saved first), then deletes them.

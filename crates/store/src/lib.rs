@@ -75,6 +75,7 @@ pub mod catalog;
 mod compact;
 mod error;
 mod manifest;
+mod merge;
 mod persist;
 mod scan;
 mod wal;
@@ -586,7 +587,10 @@ impl Inner {
                 let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 for day in persist::split_by_day(table, &sorted)? {
-                    if let Some(file) = self.write_file(db, table, next_file + 1, &day, fresh)? {
+                    let day = std::iter::once(Ok(day));
+                    if let Some(file) =
+                        self.write_file((db, table), next_file + 1, &schema, day, fresh)?
+                    {
                         next_file += 1;
                         summary.rows += file.rows;
                         summary.files += 1;
@@ -628,29 +632,29 @@ impl Inner {
         self.dir.join("data").join(name)
     }
 
-    /// Writes `batch` (one table, one day, sorted) as data file `number`;
-    /// `None` for an empty batch. `fresh`: see [`ParquetFile::fresh`].
+    /// Writes `batches` (one table, one day, sorted, with `schema`) as data
+    /// file `number`; `None` if they hold no row. `fresh`: see
+    /// [`ParquetFile::fresh`].
     fn write_file(
         &self,
-        db: &str,
-        table: &str,
+        (db, table): (&str, &str),
         number: u64,
-        batch: &RecordBatch,
+        schema: &SchemaRef,
+        batches: impl IntoIterator<Item = Result<RecordBatch, StoreError>>,
         fresh: bool,
     ) -> Result<Option<ParquetFile>, StoreError> {
-        let Some((min_time, max_time)) = persist::time_bounds(batch) else {
+        let name = format!("{number:012}.parquet");
+        let Some(written) = persist::write_parquet(&self.data_file(&name), schema, batches)? else {
             return Ok(None);
         };
-        let name = format!("{number:012}.parquet");
-        let bytes = persist::write_parquet(&self.data_file(&name), batch)?;
         Ok(Some(ParquetFile {
             db: db.to_owned(),
             table: table.to_owned(),
             name,
-            min_time,
-            max_time,
-            rows: batch.num_rows(),
-            bytes,
+            min_time: written.min_time,
+            max_time: written.max_time,
+            rows: written.rows,
+            bytes: written.bytes,
             fresh,
         }))
     }

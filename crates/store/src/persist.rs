@@ -20,6 +20,10 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use crate::catalog::{sync_dir, TIME_COLUMN};
 use crate::error::StoreError;
 
+/// Rows per Parquet row group: small enough that a query's filters skip
+/// most of a file and that DataFusion can read one file in parallel.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// Nanoseconds in a UTC day: the time partition of persisted files.
 pub(crate) const DAY_NANOS: i64 = 86_400_000_000_000;
 
@@ -167,17 +171,31 @@ pub(crate) fn time_bounds(batch: &RecordBatch) -> Option<(i64, i64)> {
     Some((*min, *max))
 }
 
-/// Writes `batch` to `path` durably (temporary file, fsync, rename, fsync of
-/// the directory); returns the file's size.
-pub(crate) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, StoreError> {
+/// What a written data file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub(crate) bytes: u64,
+    pub(crate) rows: usize,
+    pub(crate) min_time: i64,
+    pub(crate) max_time: i64,
+}
+
+/// Writes `batches` (with `schema`) to `path` durably (temporary file,
+/// fsync, rename, fsync of the directory), one batch in memory at a time;
+/// `None`, and no file, if they hold no row.
+pub(crate) fn write_parquet(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: impl IntoIterator<Item = Result<RecordBatch, StoreError>>,
+) -> Result<Option<Written>, StoreError> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(1 << 20));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     // Time and integer fields, sorted by series, change by small steps:
     // deltas pack them far tighter than a dictionary does.
-    for field in batch.schema().fields() {
+    for field in schema.fields() {
         if matches!(
             field.data_type(),
             DataType::Int64 | DataType::UInt64 | DataType::Timestamp(..)
@@ -191,33 +209,66 @@ pub(crate) fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<u64, Sto
     let props = props.build();
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| StoreError::io("creating", &tmp, e))?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))
+    let mut writer = ArrowWriter::try_new(file, Arc::clone(schema), Some(props))
         .map_err(parquet_err("starting to write", &tmp))?;
-    writer.write(batch).map_err(parquet_err("writing", &tmp))?;
+    let mut written = Written {
+        bytes: 0,
+        rows: 0,
+        min_time: i64::MAX,
+        max_time: i64::MIN,
+    };
+    let result = batches.into_iter().try_for_each(|batch| {
+        let batch = batch?;
+        if let Some((min, max)) = time_bounds(&batch) {
+            written.min_time = written.min_time.min(min);
+            written.max_time = written.max_time.max(max);
+        }
+        written.rows += batch.num_rows();
+        writer.write(&batch).map_err(parquet_err("writing", &tmp))
+    });
+    if let Err(e) = result {
+        drop(writer);
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     let file = writer
         .into_inner()
         .map_err(parquet_err("finishing", &tmp))?;
+    if written.rows == 0 {
+        drop(file);
+        std::fs::remove_file(&tmp).map_err(|e| StoreError::io("removing", &tmp, e))?;
+        return Ok(None);
+    }
     file.sync_all()
         .map_err(|e| StoreError::io("syncing", &tmp, e))?;
-    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    written.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io("renaming into place", path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    Ok(bytes)
+    Ok(Some(written))
+}
+
+/// The rows of the Parquet file at `path`, one batch at a time.
+pub(crate) fn read_parquet_batches(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + Send + 'static, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet_err("reading", path))?
+        .with_batch_size(8192)
+        .build()
+        .map_err(parquet_err("reading", path))?;
+    let path = path.to_owned();
+    Ok(reader.map(move |batch| {
+        batch.map_err(|e| StoreError::Parquet {
+            what: "reading",
+            path: path.clone(),
+            reason: e.to_string(),
+        })
+    }))
 }
 
 /// Reads every row of the Parquet file at `path`.
 pub(crate) fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io("opening", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_err("reading", path))?
-        .build()
-        .map_err(parquet_err("reading", path))?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| StoreError::Parquet {
-            what: "reading",
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })
+    read_parquet_batches(path)?.collect()
 }
