@@ -54,9 +54,10 @@
 //! costs queries nothing. Files a scan plans to read are leased, and
 //! compaction or retention deletes a file only once its last lease is gone.
 //!
-//! Not built yet (the rest of the storage issue): separate retention for
-//! rollups (which do not exist yet); compaction reads a whole day into
-//! memory.
+//! The write buffer stays within its memory budget: a persist starts at
+//! half of it, and writes wait while live and persisting rows fill it.
+//!
+//! Not built yet: rollups and their separate retention (a later issue).
 //!
 //! # On disk
 //!
