@@ -124,7 +124,8 @@ pub struct StoreConfig {
     /// written since the last one reach half of it, and while live and
     /// persisting rows together fill it, writes wait (with the background
     /// persister; at most [`MAX_WRITE_WAIT`], then they fail with
-    /// [`StoreError::BufferFull`]).
+    /// [`StoreError::BufferFull`]). At most [`MAX_BUFFER_BUDGET_BYTES`]
+    /// (a larger value counts as that).
     pub buffer_budget_bytes: usize,
     /// Persist buffered rows at least this often.
     pub persist_interval: Duration,
@@ -456,6 +457,11 @@ impl Drop for Store {
     }
 }
 
+/// The largest write buffer budget: one persist sorts a generation of at
+/// most this much line protocol in memory, and its text columns must stay
+/// below Arrow's 2 GiB offsets.
+pub const MAX_BUFFER_BUDGET_BYTES: usize = 1 << 30;
+
 /// The longest a write waits for room in a full write buffer.
 pub const MAX_WRITE_WAIT: Duration = Duration::from_secs(30);
 
@@ -472,7 +478,8 @@ const MAX_WRITE_BYTES: usize = wal::MAX_RECORD_BYTES;
 const RECORD_LINES_V1: u8 = 1;
 
 impl Inner {
-    fn open(dir: &Path, config: StoreConfig) -> Result<Inner, StoreError> {
+    fn open(dir: &Path, mut config: StoreConfig) -> Result<Inner, StoreError> {
+        config.buffer_budget_bytes = config.buffer_budget_bytes.min(MAX_BUFFER_BUDGET_BYTES);
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating data directory", dir, e))?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path)
