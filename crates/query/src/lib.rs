@@ -35,6 +35,7 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use store::Store;
@@ -55,16 +56,44 @@ pub enum QueryError {
     Engine(#[from] DataFusionError),
 }
 
+/// Limits for the queries an engine runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// The most memory that all of the engine's running queries together
+    /// may reserve for sorts, aggregations and joins (DataFusion's memory
+    /// pool); a query that needs more fails with a "resources exhausted"
+    /// error. `None`: no limit. Rows read from the store are not counted.
+    pub memory_limit_bytes: Option<usize>,
+}
+
 /// Runs SQL against the databases of a [`Store`].
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     store: Arc<Store>,
+    /// Shared by every session, so its memory pool bounds all queries
+    /// together; `None`: each session gets DataFusion's default.
+    runtime: Option<Arc<RuntimeEnv>>,
 }
 
 impl QueryEngine {
     /// An engine over `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        QueryEngine { store }
+        QueryEngine {
+            store,
+            runtime: None,
+        }
+    }
+
+    /// An engine over `store` with the limits of `config`.
+    pub fn with_config(store: Arc<Store>, config: QueryConfig) -> Result<Self, QueryError> {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = config.memory_limit_bytes {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        Ok(QueryEngine {
+            store,
+            runtime: Some(runtime.build_arc()?),
+        })
     }
 
     /// A DataFusion session whose default schema is database `db`.
@@ -76,7 +105,10 @@ impl QueryEngine {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG, db);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = match &self.runtime {
+            Some(runtime) => SessionContext::new_with_config_rt(config, Arc::clone(runtime)),
+            None => SessionContext::new_with_config(config),
+        };
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(db, Arc::new(StoreSchema::new(Arc::clone(&self.store), db)))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
