@@ -38,8 +38,8 @@ pub enum ServerError {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// The store could not be opened or closed.
-    #[error("data directory {path}: {source}")]
+    /// The store could not be opened.
+    #[error("opening the store in {path}: {source}")]
     Store {
         /// The data directory.
         path: PathBuf,

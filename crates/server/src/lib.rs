@@ -3,10 +3,10 @@
 //!
 //! | endpoint | what |
 //! |---|---|
-//! | `POST /write?db=&precision=` | InfluxDB v1 write; bad lines reported, the rest kept ([`write`]) |
+//! | `POST /write?db=&precision=` | InfluxDB v1 write; bad lines reported, the rest kept ([`mod@write`]) |
 //! | `POST /api/v2/write?bucket=&precision=` | InfluxDB v2 write; a parse error refuses the batch |
 //! | `GET\|POST /query?q=` | InfluxQL `SHOW DATABASES` and `CREATE DATABASE` only |
-//! | `POST /api/v1/query` | SQL, streamed as json, jsonl, csv or Arrow IPC ([`format`]) |
+//! | `POST /api/v1/query` | SQL, streamed as json, jsonl, csv or Arrow IPC ([`mod@format`]) |
 //! | `GET\|POST\|DELETE /api/v1/tokens` | token management for admin tokens |
 //! | `GET\|HEAD /ping`, `GET /health` | liveness, no token needed |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
