@@ -11,6 +11,7 @@
 //! response is cut off (the chunked body never ends properly), so a client
 //! never takes a partial result for a whole one.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -71,12 +72,16 @@ async fn run(state: &Arc<AppState>, request: QueryRequest) -> Result<Response, A
     let started = Instant::now();
     let deadline = Deadline::now() + state.config.query_timeout();
     let (ready_tx, ready_rx) = oneshot::channel();
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    // Set once the last piece is sent: a body that ends without it (the
+    // query task was dropped, e.g. at shutdown) ends with an error.
+    let complete = Arc::new(AtomicBool::new(false));
     let engine = state.engine.clone();
     let st = Arc::clone(state);
     let format = request.format;
+    let done = Arc::clone(&complete);
     state.query_runtime.spawn(async move {
-        let result = produce(&engine, request, deadline, &st, ready_tx, tx).await;
+        let result = produce(&engine, request, deadline, &st, ready_tx, tx, &done).await;
         st.metrics.query(result, started.elapsed());
     });
     match ready_rx.await {
@@ -88,7 +93,22 @@ async fn run(state: &Arc<AppState>, request: QueryRequest) -> Result<Response, A
             ))
         }
     }
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let stream = futures::stream::unfold(
+        (rx, complete, false),
+        |(mut rx, complete, ended)| async move {
+            if ended {
+                return None;
+            }
+            match rx.recv().await {
+                Some(piece) => Some((piece, (rx, complete, false))),
+                None if complete.load(Ordering::Acquire) => None,
+                None => {
+                    let cut = std::io::Error::other("the query stopped before its end");
+                    Some((Err(cut), (rx, complete, true)))
+                }
+            }
+        },
+    );
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, format.content_type())],
@@ -106,6 +126,7 @@ async fn produce(
     state: &AppState,
     ready: oneshot::Sender<Result<(), ApiError>>,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    complete: &AtomicBool,
 ) -> QueryResult {
     let timeout_secs = state.config.query_timeout_secs;
     let timed_out = || {
@@ -157,8 +178,15 @@ async fn produce(
         if let Some(end) = sent(deliver(&tx, deadline, piece).await, failed) {
             return end;
         }
-        batch = match timeout_at(deadline, stream.next()).await {
-            Err(_) => {
+        // `timeout_at` looks at the clock only while its future waits; a
+        // stream that is always ready must be stopped here.
+        let next = if Deadline::now() >= deadline {
+            Err(())
+        } else {
+            timeout_at(deadline, stream.next()).await.map_err(|_| ())
+        };
+        batch = match next {
+            Err(()) => {
                 let message = timed_out().message().to_owned();
                 tracing::warn!("{message}; the response was cut off");
                 let _ = deliver(&tx, deadline, Err(std::io::Error::other(message))).await;
@@ -176,7 +204,13 @@ async fn produce(
     let tail = encoder.finish();
     let failed = tail.is_err();
     let piece = tail.map_err(std::io::Error::other);
-    sent(deliver(&tx, deadline, piece).await, failed).unwrap_or(QueryResult::Ok)
+    match sent(deliver(&tx, deadline, piece).await, failed) {
+        Some(end) => end,
+        None => {
+            complete.store(true, Ordering::Release);
+            QueryResult::Ok
+        }
+    }
 }
 
 /// How the query ends after a delivery, if it ends there: a piece that was

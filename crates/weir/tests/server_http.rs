@@ -594,6 +594,75 @@ fn query_limits_stop_runaway_queries() {
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("ran longer than 1 s"), "{text}");
+
+    // Past the timeout after rows were sent: the body is cut off, so the
+    // client sees an error rather than a short result that looks whole.
+    for format in ["csv", "jsonl", "json", "arrow"] {
+        let response = http()
+            .post(format!("{url}/api/v1/query"))
+            .body(
+                json!({"db": "lim", "sql": "SELECT v FROM generate_series(1, 100000000000) AS t(v)", "format": format})
+                    .to_string(),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{format}: streaming started");
+        let cut = response.bytes();
+        assert!(
+            cut.is_err(),
+            "{format}: a cut-off body must not end cleanly"
+        );
+    }
+    weir.stop();
+}
+
+#[test]
+fn garbage_never_takes_the_server_down() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &["--no-auth"]);
+    let url = &weir.url;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 24) as u8
+            })
+            .collect()
+    };
+    for round in 0..40 {
+        let body = noise(1 + round * 97);
+        for (path, encoding) in [
+            ("/write?db=g", None),
+            ("/write?db=g", Some("gzip")),
+            ("/api/v2/write?bucket=g&precision=s", None),
+            ("/api/v1/query", None),
+            ("/query", None),
+            ("/api/v1/tokens", None),
+        ] {
+            let mut r = http().post(format!("{url}{path}")).body(body.clone());
+            if let Some(e) = encoding {
+                r = r.header("Content-Encoding", e);
+            }
+            let status = r.send().unwrap().status().as_u16();
+            assert!(status < 500, "{path}: {status}");
+        }
+    }
+    for q in ["%ff%fe", "db=%00&precision=%zz", "db=g&db=h", "q=%22"] {
+        let status = http()
+            .post(format!("{url}/write?{q}"))
+            .body("m v=1")
+            .send()
+            .unwrap()
+            .status();
+        assert!(status.as_u16() < 500, "{q}: {status}");
+    }
+    assert_eq!(
+        http().get(format!("{url}/ping")).send().unwrap().status(),
+        204
+    );
     weir.stop();
 }
 

@@ -108,3 +108,61 @@ fn rows_in(url: &str, client: usize) -> usize {
     );
     usize::try_from(rows[0]["n"].as_i64().unwrap()).unwrap()
 }
+
+#[test]
+fn shutdown_waits_for_running_requests_only_so_long() {
+    let (_tmp, dir) = data_dir();
+    let mut weir = server(
+        &dir,
+        &[
+            "--no-auth",
+            "--shutdown-timeout-secs",
+            "1",
+            "--query-timeout-secs",
+            "600",
+        ],
+    );
+    assert_eq!(write_v1(&weir.url, None, "db=slow", "m v=1 1").0, 204);
+    let url = weir.url.clone();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut response = http()
+            .post(format!("{url}/api/v1/query"))
+            .body(
+                serde_json::json!({
+                    "db": "slow",
+                    "sql": "SELECT v FROM generate_series(1, 100000000000) AS t(v)",
+                    "format": "csv"
+                })
+                .to_string(),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        started_tx.send(()).unwrap();
+        // Read slowly until the server cuts the stream off.
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut response, &mut buf) {
+                Ok(0) => return "ended cleanly",
+                Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return "cut off",
+            }
+        }
+    });
+    started_rx.recv_timeout(PATIENCE).unwrap();
+    let signalled = std::time::Instant::now();
+    weir.sigterm();
+    let status = weir.wait();
+    assert!(status.success(), "exit {status}; stderr: {}", weir.stderr());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert_eq!(reader.join().unwrap(), "cut off");
+    // The store was closed properly: it opens again with the data.
+    let weir = server(&dir, &["--no-auth"]);
+    assert_eq!(count(&weir.url, None, "slow", "m"), 1);
+    weir.stop();
+}
