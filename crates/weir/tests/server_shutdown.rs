@@ -160,6 +160,7 @@ fn shutdown_waits_for_running_requests_only_so_long() {
         "took {:?} to stop",
         signalled.elapsed()
     );
+    eprintln!("stopped {:?} after SIGTERM", signalled.elapsed());
     assert_eq!(reader.join().unwrap(), "cut off");
     // The store was closed properly: it opens again with the data.
     let weir = server(&dir, &["--no-auth"]);
