@@ -39,7 +39,7 @@ use std::sync::Arc;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
 use datafusion::error::DataFusionError;
-use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use store::Store;
@@ -60,12 +60,22 @@ pub enum QueryError {
     Engine(#[from] DataFusionError),
 }
 
+/// Limits for the queries an engine runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryConfig {
+    /// The most memory that all of the engine's running queries together
+    /// may reserve for sorts, aggregations and joins (DataFusion's memory
+    /// pool); a query that needs more fails with a "resources exhausted"
+    /// error. `None`: no limit. Rows read from the store are not counted.
+    pub memory_limit_bytes: Option<usize>,
+}
+
 /// Runs SQL against the databases of a [`Store`].
 #[derive(Debug, Clone)]
 pub struct QueryEngine {
     store: Arc<Store>,
     /// Shared by every query, so caches (Parquet footers and page indexes)
-    /// outlive one query.
+    /// outlive one query and its memory pool bounds all queries together.
     runtime: Arc<RuntimeEnv>,
 }
 
@@ -76,6 +86,18 @@ impl QueryEngine {
             store,
             runtime: Arc::new(RuntimeEnv::default()),
         }
+    }
+
+    /// An engine over `store` with the limits of `config`.
+    pub fn with_config(store: Arc<Store>, config: QueryConfig) -> Result<Self, QueryError> {
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(limit) = config.memory_limit_bytes {
+            runtime = runtime.with_memory_limit(limit, 1.0);
+        }
+        Ok(QueryEngine {
+            store,
+            runtime: runtime.build_arc()?,
+        })
     }
 
     /// A DataFusion session whose default schema is database `db`.

@@ -2,6 +2,8 @@
 //! subcommand to the crate that does its work. No logic lives here.
 
 mod query_cmd;
+mod server_cmd;
+mod token_cmd;
 
 use std::process::ExitCode;
 
@@ -27,8 +29,8 @@ struct Planned {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: InfluxDB-compatible writes, storage and SQL queries (planned).
-    Server(Planned),
+    /// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
+    Server(server_cmd::ServerArgs),
     /// Collect host, interface and probe measurements and deliver them (planned).
     Agent(Planned),
     /// Monitor an interface's rate and the risk of overload (planned).
@@ -39,12 +41,13 @@ enum Command {
     Perfd(Planned),
     /// A metered SOCKS5 / HTTP CONNECT relay (planned).
     Relay(Planned),
-    /// Ask a SQL question of a data directory (or, later, a server).
+    /// Ask a SQL question of a data directory or a server.
     Query(query_cmd::QueryArgs),
-    /// Create and manage access tokens (planned).
-    Token(Planned),
-    /// Server, local agent and self-probes in one process: the first run (planned).
-    Up(Planned),
+    /// Create and manage access tokens.
+    Token(token_cmd::TokenArgs),
+    /// The server with defaults in one process, printing URL and admin token: the first run
+    /// (local agent and self-probes to come).
+    Up(server_cmd::UpArgs),
 }
 
 impl Command {
@@ -80,11 +83,10 @@ fn main() -> ExitCode {
         .init();
     let name = cli.command.name();
     let result = match cli.command {
-        Command::Query(args) if args.wants_server() => {
-            eprintln!("weir query --url: not implemented yet (use --data-dir)");
-            return ExitCode::from(EXIT_NOT_IMPLEMENTED);
-        }
+        Command::Server(args) => server_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
+        Command::Token(args) => token_cmd::run(args),
+        Command::Up(args) => server_cmd::up(args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");

@@ -11,9 +11,7 @@ fn weir(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn planned_subcommands_exit_2_and_say_so() {
-    for cmd in [
-        "server", "agent", "ratemon", "probe", "perfd", "relay", "token", "up",
-    ] {
+    for cmd in ["agent", "ratemon", "probe", "perfd", "relay"] {
         let out = weir(&[cmd]);
         assert_eq!(out.status.code(), Some(2), "weir {cmd}");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -24,11 +22,11 @@ fn planned_subcommands_exit_2_and_say_so() {
 
 #[test]
 fn planned_subcommands_accept_their_future_flags() {
-    let out = weir(&["server", "--listen", "127.0.0.1:0", "--no-auth"]);
+    let out = weir(&["agent", "--config", "agent.toml", "--no-spool"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
-        "weir server: not implemented yet"
+        "weir agent: not implemented yet"
     );
 }
 
@@ -105,6 +103,7 @@ fn query_errors_name_the_problem_and_exit_1() {
         r#"weir query: database "nope" not found"#
     );
 
+    // Nothing listens on port 1: the error names the URL.
     let out = weir(&[
         "query",
         "--url",
@@ -113,6 +112,13 @@ fn query_errors_name_the_problem_and_exit_1() {
         "x",
         "SELECT 1",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("weir query: asking http://127.0.0.1:1/api/v1/query: "),
+        "{stderr}"
+    );
+    let out = weir(&["query", "--url", "ftp://x", "--db", "x", "SELECT 1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid server URL"));
 }

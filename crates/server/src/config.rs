@@ -1,0 +1,158 @@
+//! The server's settings: defaults, a TOML file with the same keys as the
+//! command-line flags, and the flags on top.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ServerError;
+
+/// How a server runs. Every field has a default; a TOML file
+/// ([`ServerConfig::from_toml_file`]) sets any of them under the same
+/// kebab-case names as the flags of `weir server`, and refuses keys it does
+/// not know.
+///
+/// ```
+/// let config = server::ServerConfig::from_toml_str(
+///     "listen = \"127.0.0.1:0\"\nno-auth = true\nquery-timeout-secs = 5",
+///     std::path::Path::new("weir.toml"),
+/// )
+/// .unwrap();
+/// assert!(config.no_auth);
+/// assert_eq!(config.data_dir, std::path::PathBuf::from("./weir-data"));
+///
+/// let err = server::ServerConfig::from_toml_str("lisen = \"x\"", "weir.toml".as_ref()).unwrap_err();
+/// assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServerConfig {
+    /// Address to listen on, `host:port`; port 0 picks a free port.
+    pub listen: String,
+    /// The data directory: the store, `tokens.json` and `admin.token`.
+    pub data_dir: PathBuf,
+    /// Accept every request without a token (local experiments only).
+    pub no_auth: bool,
+    /// Refuse writes to databases that do not exist (404) rather than
+    /// creating them.
+    pub no_auto_create: bool,
+    /// The largest request body, in bytes, both as sent and after gzip
+    /// decompression; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// A query still running after this many seconds is stopped.
+    pub query_timeout_secs: u64,
+    /// The memory all running queries together may reserve for sorts,
+    /// aggregations and joins; 0 for no limit.
+    pub query_memory_limit_bytes: usize,
+    /// After SIGTERM or SIGINT, in-flight requests get this many seconds to
+    /// finish before their connections are dropped.
+    pub shutdown_timeout_secs: u64,
+    /// Whether `GET /metrics` needs a token with read scope.
+    pub metrics_auth: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8086".to_owned(),
+            data_dir: PathBuf::from("./weir-data"),
+            no_auth: false,
+            no_auto_create: false,
+            max_body_bytes: 32 << 20,
+            query_timeout_secs: 60,
+            query_memory_limit_bytes: 2 << 30,
+            shutdown_timeout_secs: 30,
+            metrics_auth: true,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads a TOML configuration file; keys it omits keep their defaults.
+    pub fn from_toml_file(path: &Path) -> Result<ServerConfig, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::Io {
+            what: "reading configuration file",
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses TOML configuration text; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<ServerConfig, ServerError> {
+        toml::from_str(text).map_err(|e| ServerError::Config {
+            path: path.to_owned(),
+            reason: e.message().to_owned(),
+        })
+    }
+
+    /// [`ServerConfig::query_timeout_secs`] as a duration.
+    pub fn query_timeout(&self) -> Duration {
+        Duration::from_secs(self.query_timeout_secs)
+    }
+
+    /// [`ServerConfig::shutdown_timeout_secs`] as a duration.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub(crate) fn validate(&self) -> Result<(), ServerError> {
+        let bad = |reason: &str| {
+            Err(ServerError::Config {
+                path: PathBuf::from("(settings)"),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.max_body_bytes == 0 {
+            return bad("max-body-bytes must be at least 1");
+        }
+        if self.query_timeout_secs == 0 {
+            return bad("query-timeout-secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_key_parses_and_unknown_keys_are_named() {
+        let text = r#"
+listen = "0.0.0.0:9999"
+data-dir = "/var/lib/weir"
+no-auth = true
+no-auto-create = true
+max-body-bytes = 1024
+query-timeout-secs = 7
+query-memory-limit-bytes = 0
+shutdown-timeout-secs = 3
+metrics-auth = false
+"#;
+        let c = ServerConfig::from_toml_str(text, Path::new("w.toml")).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9999");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/weir"));
+        assert!(c.no_auth && c.no_auto_create && !c.metrics_auth);
+        assert_eq!(
+            (
+                c.max_body_bytes,
+                c.query_timeout_secs,
+                c.shutdown_timeout_secs
+            ),
+            (1024, 7, 3)
+        );
+
+        let err = ServerConfig::from_toml_str("data_dir = \"x\"", Path::new("w.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("configuration w.toml:"), "{msg}");
+        assert!(msg.contains("unknown field `data_dir`"), "{msg}");
+
+        let err =
+            ServerConfig::from_toml_str("no-auth = \"yes\"", Path::new("w.toml")).unwrap_err();
+        assert!(err.to_string().contains("boolean"), "{err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! `weir server` and `weir up`: settings from defaults, a TOML file and
+//! flags, then the server until SIGTERM or SIGINT.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use server::tokens::ADMIN_TOKEN_FILE;
+use server::{Server, ServerConfig};
+
+/// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// TOML file with any of the settings below (same names, e.g.
+    /// `data-dir = "/var/lib/weir"`); flags given here win.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one [default: 127.0.0.1:8086].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Data directory: the store, tokens.json, admin.token [default: ./weir-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Accept requests without a token (local experiments only).
+    #[arg(long)]
+    no_auth: bool,
+    /// Refuse writes to unknown databases (404) instead of creating them.
+    #[arg(long)]
+    no_auto_create: bool,
+    /// Largest request body, before and after gzip [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Stop queries running longer than this [default: 60].
+    #[arg(long, value_name = "SECS")]
+    query_timeout_secs: Option<u64>,
+    /// Memory all running queries may reserve for sorts, aggregations and
+    /// joins; 0 for no limit [default: 2147483648].
+    #[arg(long, value_name = "BYTES")]
+    query_memory_limit_bytes: Option<usize>,
+    /// Time in-flight requests get after SIGTERM/SIGINT [default: 30].
+    #[arg(long, value_name = "SECS")]
+    shutdown_timeout_secs: Option<u64>,
+}
+
+impl ServerArgs {
+    /// The settings: defaults, then the file, then the flags.
+    fn config(&self) -> Result<ServerConfig> {
+        let mut c = match &self.config {
+            Some(path) => ServerConfig::from_toml_file(path)?,
+            None => ServerConfig::default(),
+        };
+        if let Some(v) = &self.listen {
+            c.listen.clone_from(v);
+        }
+        if let Some(v) = &self.data_dir {
+            c.data_dir.clone_from(v);
+        }
+        c.no_auth |= self.no_auth;
+        c.no_auto_create |= self.no_auto_create;
+        if let Some(v) = self.max_body_bytes {
+            c.max_body_bytes = v;
+        }
+        if let Some(v) = self.query_timeout_secs {
+            c.query_timeout_secs = v;
+        }
+        if let Some(v) = self.query_memory_limit_bytes {
+            c.query_memory_limit_bytes = v;
+        }
+        if let Some(v) = self.shutdown_timeout_secs {
+            c.shutdown_timeout_secs = v;
+        }
+        Ok(c)
+    }
+}
+
+/// `weir up`: the server with defaults, for a first run.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UpArgs {
+    /// Address to listen on [default: 127.0.0.1:8086].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// Data directory [default: ./weir-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("weir-http")
+        .build()
+        .context("starting the server runtime")
+}
+
+/// Runs `weir server`.
+pub(crate) fn run(args: ServerArgs) -> Result<()> {
+    let config = args.config()?;
+    runtime()?.block_on(async {
+        let shutdown = server::shutdown_signal()?;
+        let server = Server::bind(config).await?;
+        if let Some(token) = server.new_admin_token() {
+            println!(
+                "admin token: {token} (shown only now; also in {})",
+                server.config().data_dir.join(ADMIN_TOKEN_FILE).display()
+            );
+        }
+        // Last, so that whoever waits for this line has everything.
+        println!("weir server listening on {}", server.url());
+        server.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+/// Runs `weir up`.
+pub(crate) fn up(args: UpArgs) -> Result<()> {
+    let mut config = ServerConfig::default();
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    runtime()?.block_on(async {
+        let shutdown = server::shutdown_signal()?;
+        let server = Server::bind(config).await?;
+        let url = server.url();
+        let dir = &server.config().data_dir;
+        println!("weir is up: {url} (data in {})", dir.display());
+        let token_file = dir.join(ADMIN_TOKEN_FILE);
+        match server.new_admin_token().map(str::to_owned).or_else(|| saved_token(&token_file)) {
+            Some(token) => {
+                println!("admin token: {token} (in {})", token_file.display());
+                println!("write: curl -H \"Authorization: Token {token}\" --data-binary 'ping,dst=example rtt=12.5' '{url}/write?db=net'");
+                println!("query: weir query --url {url} --token {token} --db net 'SELECT * FROM ping'");
+            }
+            None => println!(
+                "admin token: not in {}; make one with: weir token create --data-dir {} --all-databases --admin",
+                token_file.display(),
+                dir.display()
+            ),
+        }
+        println!("stop with Ctrl-C");
+        server.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+fn saved_token(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+}
