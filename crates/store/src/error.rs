@@ -17,7 +17,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Another process has the data directory open.
-    #[error("data directory {0} is in use by another weir process")]
+    #[error("data directory {0} is in use by another weir process (a running `weir server` is asked with `weir query --url`)")]
     Locked(PathBuf),
     /// The saved catalog cannot be read.
     #[error("catalog {path} is corrupt: {reason}")]
