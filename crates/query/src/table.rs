@@ -194,20 +194,33 @@ impl StoreTable {
                 .build();
             return Ok(DataSourceExec::from_data_source(config));
         };
-        // Retention is exact: filter every row, then project.
-        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(builder.build());
+        // Retention is exact: filter every row (reading `time` too), then
+        // project to the columns asked for.
+        let time = self.schema.index_of(TIME_COLUMN)?;
+        let wanted: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let mut read = wanted.clone();
+        if !read.contains(&time) {
+            read.push(time);
+        }
+        let read_schema = Arc::new(self.schema.project(&read)?);
+        let config = builder.with_projection_indices(Some(read.clone()))?.build();
+        let exec: Arc<dyn ExecutionPlan> = DataSourceExec::from_data_source(config);
         let exec = Arc::new(FilterExec::try_new(
-            state.create_physical_expr(retention, &df_schema)?,
+            state.create_physical_expr(retention, &DFSchema::try_from(read_schema)?)?,
             exec,
         )?);
-        let Some(projection) = projection else {
+        if wanted == read {
             return Ok(exec);
-        };
-        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = projection
+        }
+        let exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = wanted
             .iter()
-            .map(|&i| {
+            .enumerate()
+            .map(|(at, &i)| {
                 let name = self.schema.field(i).name();
-                (Arc::new(Column::new(name, i)) as _, name.clone())
+                (Arc::new(Column::new(name, at)) as _, name.clone())
             })
             .collect();
         Ok(Arc::new(ProjectionExec::try_new(exprs, exec)?))

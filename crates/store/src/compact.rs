@@ -77,7 +77,6 @@ impl Inner {
                 .or_default()
                 .push(file.clone());
         }
-        let mut replaced = Vec::new();
         let mut merged = 0;
         for ((db, table, day), files) in days {
             let sizes: Vec<u64> = files.iter().map(|f| f.bytes).collect();
@@ -112,16 +111,21 @@ impl Inner {
             manifest.files.retain(|f| !names.contains(&f.name));
             manifest.next_file = number;
             manifest.files.extend(written);
-            replaced.extend(names);
+            // Committed day by day: a crash or a stop keeps the days done.
+            self.save_manifest(&manifest)?;
+            write_lock(&self.buffer).manifest = manifest.clone();
             merged += 1;
-        }
-        if merged == 0 {
-            return Ok(0);
-        }
-        self.save_manifest(&manifest)?;
-        write_lock(&self.buffer).manifest = manifest;
-        for name in replaced {
-            self.leases.remove(&name)?;
+            // The manifest no longer names them: a file left behind is
+            // removed as an orphan on the next open.
+            for name in names {
+                if let Err(e) = self.leases.remove(&name) {
+                    tracing::error!("{e}");
+                }
+            }
+            // Persisting comes first: the remaining days wait for the next round.
+            if read_lock(&self.buffer).buffered_bytes() >= self.config.buffer_budget_bytes / 2 {
+                break;
+            }
         }
         Ok(merged)
     }
@@ -178,7 +182,9 @@ impl Inner {
         self.save_manifest(&next)?;
         write_lock(&self.buffer).manifest = next;
         for file in &expired {
-            self.leases.remove(&file.name)?;
+            if let Err(e) = self.leases.remove(&file.name) {
+                tracing::error!("{e}");
+            }
         }
         Ok(expired.len())
     }

@@ -481,6 +481,10 @@ impl Inner {
     fn open(dir: &Path, mut config: StoreConfig) -> Result<Inner, StoreError> {
         config.buffer_budget_bytes = config.buffer_budget_bytes.min(MAX_BUFFER_BUDGET_BYTES);
         fs::create_dir_all(dir).map_err(|e| StoreError::io("creating data directory", dir, e))?;
+        // Files are handed to readers by path (DataFusion needs absolute
+        // ones), and a later change of working directory must not move them.
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| StoreError::io("resolving data directory", dir, e))?;
         let lock_path = dir.join("LOCK");
         let lock = File::create(&lock_path)
             .map_err(|e| StoreError::io("creating lock file", &lock_path, e))?;
@@ -544,12 +548,20 @@ impl Inner {
     /// Whether the buffer passed its budget, or holds rows and the last
     /// persist (or the open) began at least the persist interval ago.
     fn needs_persist(&self) -> bool {
-        let (bytes, rows) = {
+        let (bytes, rows, sealed) = {
             let buffer = read_lock(&self.buffer);
-            (buffer.applied_bytes, buffer.rows())
+            (
+                buffer.buffered_bytes(),
+                buffer.rows(),
+                !buffer.sealed.is_empty(),
+            )
         };
         let last = *lock(&self.persist_lock);
+        // Sealed rows left by a failed persist are retried (once a second
+        // at most: the persister's wake interval), or writes would wait for
+        // room that never comes.
         bytes >= self.config.buffer_budget_bytes / 2
+            || sealed
             || (rows > 0 && last.elapsed() >= self.config.persist_interval)
     }
 

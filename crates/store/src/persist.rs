@@ -241,7 +241,10 @@ pub(crate) fn write_parquet(
     }
     file.sync_all()
         .map_err(|e| StoreError::io("syncing", &tmp, e))?;
-    written.bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    written.bytes = file
+        .metadata()
+        .map_err(|e| StoreError::io("reading the size of", &tmp, e))?
+        .len();
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io("renaming into place", path, e))?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))?;

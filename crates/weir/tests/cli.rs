@@ -122,3 +122,38 @@ fn query_errors_name_the_problem_and_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid server URL"));
 }
+
+#[test]
+fn query_reads_persisted_files_of_a_relative_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data-dir");
+    let config = store::StoreConfig {
+        background_persist: false,
+        ..store::StoreConfig::default()
+    };
+    let store = store::Store::open(&data, config).unwrap();
+    store
+        .write_lines(
+            "net",
+            b"ping,dst=ams rtt=10 1\n",
+            lineproto::Precision::Seconds,
+        )
+        .unwrap();
+    store.persist().unwrap();
+    assert_eq!(store.files().len(), 1);
+    store.close();
+    // DataFusion reads Parquet by absolute path: a relative --data-dir
+    // must still work.
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .current_dir(dir.path())
+        .args(["query", "--data-dir", "data-dir", "--db", "net"])
+        .arg("SELECT dst, rtt FROM ping")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| ams | 10.0 |"));
+}
