@@ -674,7 +674,18 @@ fn metrics_count_requests_lines_and_storage() {
     assert_eq!(write_v1(url, t, "db=m", "a v=1 1\na v=2 2\na v=x 3").0, 400);
     assert_eq!(write_v1(url, t, "db=m", "a v=4 4").0, 204);
     rows(url, t, "m", "SELECT * FROM a");
-    let (status, text) = answer(with_token(http().get(format!("{url}/metrics")), t));
+    // A query is counted once its last byte is sent, which the client may
+    // see a moment before the server records it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (status, text) = loop {
+        let (status, text) = answer(with_token(http().get(format!("{url}/metrics")), t));
+        if text.contains("weir_query_duration_seconds_count 1\n")
+            || std::time::Instant::now() > deadline
+        {
+            break (status, text);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(status, 200);
     for expected in [
         "weir_http_requests_total{endpoint=\"/write\",status=\"400\"} 1\n",
