@@ -29,6 +29,7 @@ import json
 import os
 import queue
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -819,7 +820,9 @@ def bench_system(system: System, batches: list[bytes], lines: int, clients: int,
     system.prepare()
     log(f"{system.label}: loading {lines} lines in {len(batches)} batches from {clients} clients")
     cpu_before = system.cpu_seconds()
+    client_before = resource.getrusage(resource.RUSAGE_SELF)
     seconds = load(system, batches, clients)
+    client_after = resource.getrusage(resource.RUSAGE_SELF)
     out["ingest"] = {
         "lines": lines,
         "values": lines * VALUES_PER_LINE,
@@ -827,6 +830,9 @@ def bench_system(system: System, batches: list[bytes], lines: int, clients: int,
         "lines_per_second": lines / seconds,
         "values_per_second": lines * VALUES_PER_LINE / seconds,
         "server_cpu_seconds": system.cpu_seconds() - cpu_before,
+        # This script's own CPU time while loading: the load generator shares the cores.
+        "client_cpu_seconds": (client_after.ru_utime + client_after.ru_stime)
+        - (client_before.ru_utime + client_before.ru_stime),
         "peak_rss_bytes": system.rss.peak,
     }
     log(f"{system.label}: {lines * VALUES_PER_LINE / seconds:,.0f} values/s; settling")
@@ -883,6 +889,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value / 2**20:.0f}"
     if unit == "bytes":
         return f"{value:.3f}"
+    if unit == "s":
+        return f"{value:.1f}"
     return f"{value}"
 
 
@@ -922,6 +930,7 @@ def table(results: dict[str, dict[str, Any]], systems: list[str], kinds: list[st
 
     add("ingest values/s", lambda r: r["ingest"]["values_per_second"], "rate", "higher")
     add("ingest lines/s", lambda r: r["ingest"]["lines_per_second"], "rate", "higher")
+    add("server CPU s in load", lambda r: r["ingest"]["server_cpu_seconds"], "s", "lower")
     add("bytes on disk / value", lambda r: r["disk"]["bytes_per_value"], "bytes", "lower")
     add("  same, without WAL", lambda r: r["disk"]["bytes_per_value_without_wal"], "bytes", "lower")
     add("peak RSS (MiB)", lambda r: r["peak_rss_bytes"], "MiB", "lower")
