@@ -932,7 +932,7 @@ def table(results: dict[str, dict[str, Any]], systems: list[str], kinds: list[st
     add("ingest lines/s", lambda r: r["ingest"]["lines_per_second"], "rate", "higher")
     add("server CPU s in load", lambda r: r["ingest"]["server_cpu_seconds"], "s", "lower")
     add("bytes on disk / value", lambda r: r["disk"]["bytes_per_value"], "bytes", "lower")
-    add("  same, without WAL", lambda r: r["disk"]["bytes_per_value_without_wal"], "bytes", "lower")
+    add("  outside the WAL dir", lambda r: r["disk"]["bytes_per_value_without_wal"], "bytes", "lower")
     add("peak RSS (MiB)", lambda r: r["peak_rss_bytes"], "MiB", "lower")
     for kind in kinds:
         def getter(r, kind=kind):
