@@ -766,7 +766,8 @@ class KindResult:
         return statistics.median(self.times_ms) if self.times_ms and not self.error else None
 
 
-def run_queries(system: System, queries: list[dict[str, Any]]) -> dict[str, KindResult]:
+def run_queries(system: System, queries: list[dict[str, Any]],
+                new_connection_each: bool = False) -> dict[str, KindResult]:
     results: dict[str, KindResult] = {}
     conn = http.client.HTTPConnection(HOST, system.port, timeout=QUERY_TIMEOUT)
     try:
@@ -797,6 +798,9 @@ def run_queries(system: System, queries: list[dict[str, Any]]) -> dict[str, Kind
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, system.port, timeout=QUERY_TIMEOUT)
                 continue
+            if new_connection_each:
+                conn.close()
+                conn = http.client.HTTPConnection(HOST, system.port, timeout=QUERY_TIMEOUT)
             if entry["warmup"]:
                 res.warmup_ms = elapsed
             else:
@@ -813,7 +817,7 @@ def run_queries(system: System, queries: list[dict[str, Any]]) -> dict[str, Kind
 
 
 def bench_system(system: System, batches: list[bytes], lines: int, clients: int,
-                 queries: list[dict[str, Any]]) -> dict[str, Any]:
+                 queries: list[dict[str, Any]], new_connection_each: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"system": system.label, "version": system.version()}
     log(f"{system.label} {out['version']}: starting")
     system.start()
@@ -850,7 +854,7 @@ def bench_system(system: System, batches: list[bytes], lines: int, clients: int,
     }
     log(f"{system.label}: {allocated:,} bytes on disk ({allocated / values:.3f} B/value, "
         f"WAL {wal_allocated:,}); queries")
-    results = run_queries(system, queries)
+    results = run_queries(system, queries, new_connection_each)
     out["queries"] = {
         kind: {
             "na": r.na,
@@ -996,6 +1000,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10,
                         help="timed runs per query kind after one warm-up (default %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the query parameters")
+    parser.add_argument("--connection-per-query", action="store_true",
+                        help="open a new connection for every query (default: one keep-alive "
+                             "connection per system, as TSBS's query runners do)")
     parser.add_argument("--weir-persist-wait", type=float, default=0, metavar="SECONDS",
                         help="after weir's restart, wait up to this long for it to persist its "
                              "write buffer before measuring the disk (it persists at a buffer "
@@ -1047,7 +1054,8 @@ def main() -> int:
             else:
                 system = InfluxDB(tmp, procs)
             try:
-                results[name] = bench_system(system, batches, lines, args.clients, queries)
+                results[name] = bench_system(system, batches, lines, args.clients, queries,
+                                             args.connection_per_query)
             except BenchmarkError as e:
                 failures.append(f"{system.label}: {e}")
                 log(f"{system.label} FAILED: {e} (log: {system.log_path})")
@@ -1080,7 +1088,8 @@ def main() -> int:
         present = [s for s in systems if s in results]
         print(f"\nTSBS cpu-only {args.hosts} hosts x {args.hours} h ({lines} lines, "
               f"{lines * VALUES_PER_LINE} values), batches of {args.batch} lines, "
-              f"{args.clients} clients; queries: median of {args.runs} runs after 1 warm-up")
+              f"{args.clients} clients; queries: median of {args.runs} runs after 1 warm-up, "
+              + ("a new connection each" if args.connection_per_query else "one keep-alive connection"))
         print(", ".join(f"{LABELS[s]} {results[s]['version']}" for s in present))
         if present:
             print(table(results, present, kinds))
