@@ -5,6 +5,7 @@
 //! weir-bench gen mixed [--lines 100000] [--seed 1] | curl --data-binary @- …
 //! weir-bench ingest [--hosts 100] [--hours 24] [--batch 10000] [--writers 4] [--no-sync]
 //! weir-bench query [--data-dir DIR] [--runs 10] [--seed 1] [--only NAME]…
+//! weir-bench queries [--hosts 100] [--hours 24] [--runs 10] [--seed 1] > queries.jsonl
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -14,7 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
 use weir_bench::mixed::mixed_corpus;
-use weir_bench::queries::{sql, QueryGenerator, QueryKind};
+use weir_bench::queries::{influxql, metricsql, sql, QueryGenerator, QueryKind};
 use weir_bench::tsbs::CpuOnly;
 
 /// Points generated per batch when streaming the TSBS data set (about 3.5 MB).
@@ -83,6 +84,24 @@ enum Command {
         /// Print each query's SQL once.
         #[arg(long)]
         show_sql: bool,
+    },
+    /// Print the TSBS devops queries for every system, one JSON object per line:
+    /// `{"kind", "run", "warmup", "sql", "influxql", "metricsql": {"query", "start",
+    /// "end", "step"} | null}`. Per kind, run 0 is the untimed warm-up and runs 1 to
+    /// `--runs` are timed; the parameters are those `query` draws with the same seed.
+    Queries {
+        /// Number of simulated hosts in the data set.
+        #[arg(long, default_value_t = 100)]
+        hosts: usize,
+        /// Hours in the data set.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+        /// Timed runs per query kind (after one warm-up), each with new parameters.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Seed of the query parameters.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -254,6 +273,36 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     rows
                 )?;
                 out.flush()?;
+            }
+        }
+        Command::Queries {
+            hosts,
+            hours,
+            runs,
+            seed,
+        } => {
+            let mut params = QueryGenerator::new(CpuOnly::new(hosts, hours, 1), seed);
+            for kind in QueryKind::ALL {
+                for run in 0..=runs {
+                    let p = params.params(kind);
+                    let range = metricsql(kind, &p).map(|r| {
+                        serde_json::json!({
+                            "query": r.query,
+                            "start": r.start,
+                            "end": r.end,
+                            "step": r.step,
+                        })
+                    });
+                    let line = serde_json::json!({
+                        "kind": kind.name(),
+                        "run": run,
+                        "warmup": run == 0,
+                        "sql": sql(kind, &p),
+                        "influxql": influxql(kind, &p),
+                        "metricsql": range,
+                    });
+                    writeln!(out, "{line}")?;
+                }
             }
         }
         Command::Gen { data } => match data {

@@ -1,8 +1,39 @@
-//! The TSBS "devops" queries over the cpu-only data set, as weir SQL.
+//! The TSBS "devops" queries over the cpu-only data set, as weir SQL and as
+//! the query languages of weir's peers.
 //!
 //! Each query kind takes random parameters the way TSBS draws them (hosts
 //! and a time window inside the data set), from a seeded generator, so the
-//! same seed asks every system the same questions.
+//! same seed asks every system the same questions:
+//!
+//! * [`sql`]: weir's SQL;
+//! * [`influxql`]: InfluxQL for InfluxDB 1.x over measurement `cpu`, in the
+//!   shapes of TSBS's `databases/influx/devops.go`;
+//! * [`metricsql`]: a MetricsQL range query for VictoriaMetrics, in the
+//!   shapes of TSBS's `databases/victoriametrics/devops.go`. VictoriaMetrics
+//!   stores each line-protocol field as a metric named
+//!   `<measurement>_<field>` (`cpu_usage_user`) with the tags as labels.
+//!   TSBS has no PromQL form of high-cpu-1, lastpoint and
+//!   groupby-orderby-limit (its generator panics "not supported in
+//!   PromQL"), so [`metricsql`] returns `None` for them rather than invent
+//!   one.
+//!
+//! Where TSBS's InfluxQL asks a different question from its other
+//! generators, [`influxql`] follows the others so that every system answers
+//! the same question (each deviation is documented on [`influxql`]).
+//!
+//! ```
+//! use weir_bench::queries::{influxql, metricsql, sql, QueryGenerator, QueryKind};
+//! use weir_bench::tsbs::CpuOnly;
+//!
+//! let mut queries = QueryGenerator::new(CpuOnly::default(), 1);
+//! let p = queries.params(QueryKind::SingleGroupby111);
+//! assert!(sql(QueryKind::SingleGroupby111, &p).contains("max(usage_user)"));
+//! assert!(influxql(QueryKind::SingleGroupby111, &p).contains("group by time(1m)"));
+//! let range = metricsql(QueryKind::SingleGroupby111, &p).unwrap();
+//! assert_eq!(range.step, 60);
+//! assert_eq!(range.end - range.start, 3600);
+//! assert!(metricsql(QueryKind::Lastpoint, &p).is_none());
+//! ```
 
 use rand::rngs::SmallRng;
 use rand::seq::index::sample;
@@ -197,6 +228,122 @@ pub fn sql(kind: QueryKind, params: &QueryParams) -> String {
     }
 }
 
+/// The InfluxQL that InfluxDB 1.x runs for `kind` with `params`, over
+/// measurement `cpu` (TSBS's `databases/influx/devops.go`).
+///
+/// Two kinds deviate from TSBS's InfluxQL so that InfluxDB answers the
+/// question the SQL and MetricsQL forms ask:
+/// * cpu-max-all-8 groups by `time(1h)`: TSBS's InfluxQL groups by
+///   `time(1m)`, although its own description and every other TSBS
+///   generator take hourly maxima;
+/// * groupby-orderby-limit adds `order by time desc` (the SQL form's
+///   `ORDER BY 1 DESC`) and `fill(none)` (SQL emits no empty minutes): without
+///   them InfluxDB returns the first five minutes of the data, not the last
+///   five before the random end.
+pub fn influxql(kind: QueryKind, params: &QueryParams) -> String {
+    let (_, metrics, _) = kind.shape();
+    let fields = &FIELD_KEYS[..metrics];
+    let hosts = params
+        .hosts
+        .iter()
+        .map(|h| format!("hostname = 'host_{h}'"))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let window = format!(
+        "time >= '{}' and time < '{}'",
+        rfc3339(params.start_ns),
+        rfc3339(params.end_ns)
+    );
+    let aggregates = |f: &str, sep: &str| {
+        fields
+            .iter()
+            .map(|m| format!("{f}({m})"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    match kind {
+        QueryKind::SingleGroupby111 | QueryKind::SingleGroupby581 => format!(
+            "SELECT {} from cpu where ({hosts}) and {window} group by time(1m)",
+            aggregates("max", ", ")
+        ),
+        QueryKind::DoubleGroupby1 | QueryKind::DoubleGroupbyAll => format!(
+            "SELECT {} from cpu where {window} group by time(1h),hostname",
+            aggregates("mean", ", ")
+        ),
+        QueryKind::CpuMaxAll8 => format!(
+            "SELECT {} from cpu where ({hosts}) and {window} group by time(1h)",
+            aggregates("max", ",")
+        ),
+        QueryKind::HighCpu1 => {
+            format!("SELECT * from cpu where usage_user > 90.0 and ({hosts}) and {window}")
+        }
+        QueryKind::Lastpoint => {
+            "SELECT * from cpu group by \"hostname\" order by time desc limit 1".to_owned()
+        }
+        QueryKind::GroupbyOrderbyLimit => format!(
+            "SELECT max(usage_user) from cpu where time < '{}' \
+             group by time(1m) fill(none) order by time desc limit 5",
+            rfc3339(params.end_ns)
+        ),
+    }
+}
+
+/// A VictoriaMetrics range query: `/api/v1/query_range?query=…&start=…&end=…&step=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeQuery {
+    /// The MetricsQL expression.
+    pub query: String,
+    /// First evaluation time, in whole seconds since the epoch.
+    pub start: i64,
+    /// Last evaluation time, in whole seconds since the epoch.
+    pub end: i64,
+    /// Seconds between evaluations.
+    pub step: i64,
+}
+
+/// The MetricsQL range query that VictoriaMetrics runs for `kind` with
+/// `params` (TSBS's `databases/victoriametrics/devops.go`), or `None` for
+/// the kinds TSBS does not express in PromQL: high-cpu-1, lastpoint and
+/// groupby-orderby-limit.
+pub fn metricsql(kind: QueryKind, params: &QueryParams) -> Option<RangeQuery> {
+    let (_, metrics, _) = kind.shape();
+    let fields = &FIELD_KEYS[..metrics];
+    let hosts: Vec<String> = params.hosts.iter().map(|h| format!("host_{h}")).collect();
+    // TSBS's getSelectClause: one metric by name, several by a regex on
+    // __name__; one host by equality, several by a regex.
+    let host_matcher = match hosts.as_slice() {
+        [] => String::new(),
+        [one] => format!("hostname='{one}'"),
+        many => format!("hostname=~'{}'", many.join("|")),
+    };
+    let selector = match fields {
+        [one] => format!("cpu_{one}{{{host_matcher}}}"),
+        many if host_matcher.is_empty() => format!("{{__name__=~'cpu_({})'}}", many.join("|")),
+        many => format!("{{__name__=~'cpu_({})', {host_matcher}}}", many.join("|")),
+    };
+    let (query, step) = match kind {
+        QueryKind::SingleGroupby111 | QueryKind::SingleGroupby581 => (
+            format!("max(max_over_time({selector}[1m])) by (__name__)"),
+            60,
+        ),
+        QueryKind::DoubleGroupby1 | QueryKind::DoubleGroupbyAll => (
+            format!("avg(avg_over_time({selector}[1h])) by (__name__, hostname)"),
+            3600,
+        ),
+        QueryKind::CpuMaxAll8 => (
+            format!("max(max_over_time({selector}[1h])) by (__name__)"),
+            3600,
+        ),
+        QueryKind::HighCpu1 | QueryKind::Lastpoint | QueryKind::GroupbyOrderbyLimit => return None,
+    };
+    Some(RangeQuery {
+        query,
+        start: params.start_ns.div_euclid(1_000_000_000),
+        end: params.end_ns.div_euclid(1_000_000_000),
+        step,
+    })
+}
+
 /// `ns` since the epoch as an RFC 3339 UTC timestamp with nanoseconds.
 pub fn rfc3339(ns: i64) -> String {
     let secs = ns.div_euclid(1_000_000_000);
@@ -262,5 +409,153 @@ mod tests {
             QueryKind::from_name("high-cpu-1"),
             Some(QueryKind::HighCpu1)
         );
+    }
+
+    fn params(hosts: &[usize], start_ns: i64, end_ns: i64) -> QueryParams {
+        QueryParams {
+            hosts: hosts.to_vec(),
+            start_ns,
+            end_ns,
+        }
+    }
+
+    const T0: i64 = CpuOnly::DEFAULT_START_NS;
+
+    #[test]
+    fn influxql_has_tsbs_shapes() {
+        let hour = params(&[3], T0 + 7 * HOUR_NS, T0 + 8 * HOUR_NS);
+        assert_eq!(
+            influxql(QueryKind::SingleGroupby111, &hour),
+            "SELECT max(usage_user) from cpu where (hostname = 'host_3') \
+             and time >= '2016-01-01T07:00:00.000000000Z' and time < '2016-01-01T08:00:00.000000000Z' \
+             group by time(1m)"
+        );
+        let eight = params(&[0, 1, 2, 3, 4, 5, 6, 99], T0, T0 + HOUR_NS);
+        let q = influxql(QueryKind::SingleGroupby581, &eight);
+        assert!(q.starts_with(
+            "SELECT max(usage_user), max(usage_system), max(usage_idle), max(usage_nice), \
+             max(usage_iowait) from cpu where (hostname = 'host_0' or hostname = 'host_1' or "
+        ));
+        assert_eq!(q.matches("hostname = ").count(), 8);
+        assert!(q.contains("hostname = 'host_99')"));
+        let q = influxql(QueryKind::CpuMaxAll8, &eight);
+        assert_eq!(q.matches("max(").count(), 10);
+        assert!(q.ends_with("group by time(1h)"), "{q}");
+
+        let all = params(&[], T0, T0 + 12 * HOUR_NS);
+        let q = influxql(QueryKind::DoubleGroupby1, &all);
+        assert_eq!(
+            q,
+            "SELECT mean(usage_user) from cpu where time >= '2016-01-01T00:00:00.000000000Z' \
+             and time < '2016-01-01T12:00:00.000000000Z' group by time(1h),hostname"
+        );
+        let q = influxql(QueryKind::DoubleGroupbyAll, &all);
+        assert_eq!(q.matches("mean(").count(), 10);
+        assert!(q.contains("mean(usage_guest_nice)"));
+
+        let q = influxql(QueryKind::HighCpu1, &params(&[42], T0, T0 + 12 * HOUR_NS));
+        assert!(
+            q.starts_with(
+                "SELECT * from cpu where usage_user > 90.0 and (hostname = 'host_42') and time >= "
+            ),
+            "{q}"
+        );
+        assert_eq!(
+            influxql(QueryKind::Lastpoint, &all),
+            "SELECT * from cpu group by \"hostname\" order by time desc limit 1"
+        );
+        assert_eq!(
+            influxql(
+                QueryKind::GroupbyOrderbyLimit,
+                &params(&[], T0, T0 + 5 * HOUR_NS)
+            ),
+            "SELECT max(usage_user) from cpu where time < '2016-01-01T05:00:00.000000000Z' \
+             group by time(1m) fill(none) order by time desc limit 5"
+        );
+    }
+
+    #[test]
+    fn metricsql_has_tsbs_shapes_and_windows() {
+        let hour = params(&[3], T0 + 7 * HOUR_NS, T0 + 8 * HOUR_NS);
+        let q = metricsql(QueryKind::SingleGroupby111, &hour).unwrap();
+        assert_eq!(
+            q,
+            RangeQuery {
+                query: "max(max_over_time(cpu_usage_user{hostname='host_3'}[1m])) by (__name__)"
+                    .into(),
+                start: T0 / 1_000_000_000 + 7 * 3600,
+                end: T0 / 1_000_000_000 + 8 * 3600,
+                step: 60,
+            }
+        );
+        let eight = params(&[0, 1, 2, 3, 4, 5, 6, 99], T0, T0 + HOUR_NS);
+        let q = metricsql(QueryKind::SingleGroupby581, &eight).unwrap();
+        assert_eq!(
+            q.query,
+            "max(max_over_time({__name__=~'cpu_(usage_user|usage_system|usage_idle|usage_nice|usage_iowait)', \
+             hostname=~'host_0|host_1|host_2|host_3|host_4|host_5|host_6|host_99'}[1m])) by (__name__)"
+        );
+        let q = metricsql(QueryKind::CpuMaxAll8, &eight).unwrap();
+        assert!(q
+            .query
+            .starts_with("max(max_over_time({__name__=~'cpu_(usage_user|"));
+        assert!(q.query.contains("|usage_guest_nice)', hostname=~'host_0|"));
+        assert!(q.query.ends_with("[1h])) by (__name__)"));
+        assert_eq!(q.step, 3600);
+
+        let all = params(&[], T0, T0 + 12 * HOUR_NS);
+        let q = metricsql(QueryKind::DoubleGroupby1, &all).unwrap();
+        assert_eq!(
+            q.query,
+            "avg(avg_over_time(cpu_usage_user{}[1h])) by (__name__, hostname)"
+        );
+        assert_eq!((q.end - q.start, q.step), (12 * 3600, 3600));
+        let q = metricsql(QueryKind::DoubleGroupbyAll, &all).unwrap();
+        assert_eq!(q.query.matches('|').count(), 9);
+        assert!(q
+            .query
+            .starts_with("avg(avg_over_time({__name__=~'cpu_(usage_user|"));
+
+        for kind in [
+            QueryKind::HighCpu1,
+            QueryKind::Lastpoint,
+            QueryKind::GroupbyOrderbyLimit,
+        ] {
+            assert_eq!(metricsql(kind, &all), None, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_language_asks_for_the_same_hosts_and_window() {
+        let data = CpuOnly::new(100, 24, 1);
+        let mut queries = QueryGenerator::new(data, 3);
+        for kind in QueryKind::ALL {
+            for _ in 0..20 {
+                let p = queries.params(kind);
+                let text = influxql(kind, &p);
+                let sql_text = sql(kind, &p);
+                for h in &p.hosts {
+                    let host = format!("'host_{h}'");
+                    assert!(text.contains(&host), "{text}");
+                    assert!(sql_text.contains(&host), "{sql_text}");
+                }
+                assert_eq!(text.matches("hostname = ").count(), p.hosts.len());
+                if kind != QueryKind::Lastpoint {
+                    let end = format!("time < '{}'", rfc3339(p.end_ns));
+                    assert!(text.contains(&end), "{text}");
+                    assert!(sql_text.contains(&end), "{sql_text}");
+                }
+                if let Some(range) = metricsql(kind, &p) {
+                    assert_eq!(range.start * 1_000_000_000, p.start_ns, "{kind:?}");
+                    assert_eq!(range.end * 1_000_000_000, p.end_ns, "{kind:?}");
+                    let hours = kind.shape().2.unwrap();
+                    assert_eq!(range.end - range.start, hours * 3600);
+                    for h in &p.hosts {
+                        assert!(range.query.contains(&format!("host_{h}")));
+                    }
+                    assert_eq!(range.query.matches("host_").count(), p.hosts.len());
+                }
+            }
+        }
     }
 }
