@@ -70,6 +70,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use query::{QueryConfig, QueryEngine};
 use store::{Store, StoreConfig};
 use tokio::net::TcpListener;
@@ -209,6 +210,13 @@ impl Server {
         } = self;
         let router = app::router(Arc::clone(&state));
         let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
+        // Without TCP_NODELAY the last piece of a streamed answer waits for
+        // the client's delayed ACK: ~40 ms on every keep-alive query.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("setting TCP_NODELAY: {e}");
+            }
+        });
         let serve = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -253,10 +261,15 @@ async fn close_store(mut store: Arc<Store>) {
     loop {
         match Arc::try_unwrap(store) {
             Ok(store) => {
-                if tokio::task::spawn_blocking(move || store.close())
-                    .await
-                    .is_err()
-                {
+                // Persisted on the way out, so a restart replays no log and
+                // the data directory holds compact Parquet, not line protocol.
+                let close = move || {
+                    if let Err(e) = store.persist() {
+                        tracing::error!("persisting the write buffer at shutdown: {e}");
+                    }
+                    store.close();
+                };
+                if tokio::task::spawn_blocking(close).await.is_err() {
                     tracing::error!("closing the store failed");
                 }
                 return;
