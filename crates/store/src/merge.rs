@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::interleave;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use arrow::row::{OwnedRow, RowConverter, Rows};
 
-use crate::catalog::TIME_COLUMN;
 use crate::error::StoreError;
+use crate::persist::series_key;
 
 /// Rows per merged batch.
 const OUTPUT_ROWS: usize = 8192;
@@ -67,21 +67,7 @@ impl SortedMerge {
         schema: &SchemaRef,
         inputs: Vec<Input>,
     ) -> Result<Self, StoreError> {
-        let key_columns: Vec<usize> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(..)))
-            .map(|(i, _)| i)
-            .chain(schema.index_of(TIME_COLUMN).ok())
-            .collect();
-        let converter = RowConverter::new(
-            key_columns
-                .iter()
-                .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-                .collect(),
-        )
-        .map_err(|source| arrow_err(table, source))?;
+        let (key_columns, converter) = series_key(table, schema)?;
         let mut merge = SortedMerge {
             table: table.to_owned(),
             schema: Arc::clone(schema),
@@ -253,7 +239,7 @@ mod tests {
     use arrow::array::{
         Float64Array, Int64Array, StringDictionaryBuilder, TimestampNanosecondArray,
     };
-    use arrow::datatypes::{Field, Int32Type, Schema, TimeUnit};
+    use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![

@@ -45,20 +45,12 @@ fn parquet_err<'a>(
     }
 }
 
-/// All `batches` (already aligned to `schema`) as one batch sorted by the
-/// tag columns in schema order, then time; rows with the same series and
-/// time merge into one whose every field holds the last non-null value
-/// written (InfluxDB's rule: a later write wins, field by field).
-pub(crate) fn sort_dedup(
+/// The columns that identify a point — the tags in schema order, then
+/// time — and a converter of them into comparable rows.
+pub(crate) fn series_key(
     table: &str,
     schema: &SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<RecordBatch, StoreError> {
-    let all = concat_batches(schema, batches).map_err(arrow_err(table))?;
-    let n = all.num_rows();
-    if n == 0 {
-        return Ok(all);
-    }
+) -> Result<(Vec<usize>, RowConverter), StoreError> {
     let key_columns: Vec<usize> = schema
         .fields()
         .iter()
@@ -74,6 +66,24 @@ pub(crate) fn sort_dedup(
             .collect(),
     )
     .map_err(arrow_err(table))?;
+    Ok((key_columns, converter))
+}
+
+/// All `batches` (already aligned to `schema`) as one batch sorted by the
+/// tag columns in schema order, then time; rows with the same series and
+/// time merge into one whose every field holds the last non-null value
+/// written (InfluxDB's rule: a later write wins, field by field).
+pub(crate) fn sort_dedup(
+    table: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<RecordBatch, StoreError> {
+    let all = concat_batches(schema, batches).map_err(arrow_err(table))?;
+    let n = all.num_rows();
+    if n == 0 {
+        return Ok(all);
+    }
+    let (key_columns, converter) = series_key(table, schema)?;
     let keys: Vec<ArrayRef> = key_columns
         .iter()
         .map(|&i| Arc::clone(all.column(i)))
