@@ -29,6 +29,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use store::catalog::TIME_COLUMN;
 use store::{ScanFile, Store};
 
+use crate::parquet_reader::CachedReaders;
 use crate::time_filter::time_range;
 
 /// The tables of one database.
@@ -51,12 +52,7 @@ impl StoreSchema {
 #[async_trait]
 impl SchemaProvider for StoreSchema {
     fn table_names(&self) -> Vec<String> {
-        self.store
-            .catalog()
-            .databases
-            .get(&self.db)
-            .map(|d| d.tables.keys().cloned().collect())
-            .unwrap_or_default()
+        self.store.table_names(&self.db)
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
@@ -164,8 +160,15 @@ impl StoreTable {
         let retention = keep_from
             .map(|t| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(t), None))));
         let predicate = conjunction(filters.iter().cloned().chain(retention.clone()));
+        let runtime = state.runtime_env();
+        let object_store = runtime.object_store(ObjectStoreUrl::local_filesystem())?;
+        let readers = CachedReaders::new(
+            object_store,
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
         let mut source = ParquetSource::new(self.schema())
-            .with_table_parquet_options(state.table_options().parquet.clone());
+            .with_table_parquet_options(state.table_options().parquet.clone())
+            .with_parquet_file_reader_factory(Arc::new(readers));
         if let Some(predicate) = predicate {
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
         }

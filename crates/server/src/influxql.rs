@@ -59,9 +59,8 @@ pub(crate) async fn query_v1(
             Statement::ShowDatabases => {
                 let names: Vec<Value> = state
                     .store
-                    .catalog()
-                    .databases
-                    .keys()
+                    .database_names()
+                    .into_iter()
                     .filter(|db| caller.may(Scope::Read, db) || caller.may(Scope::Write, db))
                     .map(|db| json!([db]))
                     .collect();

@@ -9,6 +9,7 @@
 //! | `weir_write_bytes_total` | counter | line protocol received, after decompression |
 //! | `weir_write_duration_seconds` | histogram | one `Store::write_lines` call: parse, schema check, WAL append and fsync wait, buffer apply |
 //! | `weir_query_duration_seconds` | histogram | one query from planning to the last byte sent |
+//! | `weir_wal_fsync_duration_seconds` | histogram | one fsync of the write-ahead log, shared by a commit group of concurrent writes |
 //! | `weir_queries_total{result}` | counter | queries by result: `ok`, `error`, `timeout` |
 //! | `weir_buffer_rows` | gauge | rows in the write buffer, not yet persisted |
 //! | `weir_buffer_bytes` | gauge | logged bytes in the write buffer, bounded by its budget |
@@ -22,47 +23,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use store::latency::LatencyHistogram;
 use store::Store;
 
-/// Upper bounds (seconds) of the latency histograms' buckets.
-const BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-];
-
-/// A latency histogram with fixed buckets; recording is a few relaxed
-/// atomic adds.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    /// Per bucket (not cumulative); the last one is +Inf.
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-}
-
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let at = BUCKETS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[at].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+/// Writes `h` as Prometheus histogram `name`.
+fn render_histogram(out: &mut String, h: &LatencyHistogram, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut count = 0;
+    for (bound, cumulative) in h.cumulative() {
+        let le = bound.map_or("+Inf".to_owned(), |b| b.to_string());
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        count = cumulative;
     }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Ordering::Relaxed);
-            let le = BUCKETS.get(i).map_or("+Inf".to_owned(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
-    }
+    let _ = writeln!(out, "{name}_sum {}\n{name}_count {count}", h.sum_seconds());
 }
 
 /// How a query ended.
@@ -84,9 +57,9 @@ pub struct Metrics {
     lines_rejected: AtomicU64,
     write_bytes: AtomicU64,
     /// One `Store::write_lines` call.
-    pub write_duration: Histogram,
+    pub write_duration: LatencyHistogram,
     /// One query, to its last byte.
-    pub query_duration: Histogram,
+    pub query_duration: LatencyHistogram,
     queries: [AtomicU64; 3],
 }
 
@@ -163,15 +136,23 @@ impl Metrics {
             "Bytes of line protocol received, after decompression.",
             &self.write_bytes,
         );
-        self.write_duration.render(
+        render_histogram(
             &mut out,
+            &self.write_duration,
             "weir_write_duration_seconds",
             "Time of one store write: parse, schema check, WAL append and fsync wait, buffer apply.",
         );
-        self.query_duration.render(
+        render_histogram(
             &mut out,
+            &self.query_duration,
             "weir_query_duration_seconds",
             "Time of one query from planning to its last byte sent.",
+        );
+        render_histogram(
+            &mut out,
+            store.wal_sync_latency(),
+            "weir_wal_fsync_duration_seconds",
+            "Time of one fsync of the write-ahead log (one per commit group of concurrent writes).",
         );
         let _ = writeln!(
             out,
@@ -210,7 +191,7 @@ impl Metrics {
             (
                 "weir_databases",
                 "Databases in the catalog.",
-                store.catalog().databases.len() as u64,
+                store.database_names().len() as u64,
             ),
         ];
         for (name, help, value) in gauges {
@@ -230,12 +211,12 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative() {
-        let h = Histogram::default();
+        let h = LatencyHistogram::default();
         h.observe(Duration::from_micros(50));
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_secs(60));
         let mut out = String::new();
-        h.render(&mut out, "x_seconds", "X.");
+        render_histogram(&mut out, &h, "x_seconds", "X.");
         assert!(out.contains("x_seconds_bucket{le=\"0.0001\"} 1\n"), "{out}");
         assert!(out.contains("x_seconds_bucket{le=\"0.005\"} 2\n"), "{out}");
         assert!(out.contains("x_seconds_bucket{le=\"10\"} 2\n"), "{out}");

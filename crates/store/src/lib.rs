@@ -75,6 +75,7 @@ mod buffer;
 pub mod catalog;
 mod compact;
 mod error;
+pub mod latency;
 mod manifest;
 mod merge;
 mod persist;
@@ -339,6 +340,36 @@ impl Store {
     /// A copy of the catalog.
     pub fn catalog(&self) -> Catalog {
         lock(&self.inner.catalog).clone()
+    }
+
+    /// Whether database `db` exists (without copying the catalog).
+    pub fn has_database(&self, db: &str) -> bool {
+        lock(&self.inner.catalog).databases.contains_key(db)
+    }
+
+    /// The names of every database, in order.
+    pub fn database_names(&self) -> Vec<String> {
+        lock(&self.inner.catalog)
+            .databases
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// How long each fsync of the write-ahead log took (none are counted
+    /// when [`WalConfig::sync`] is off).
+    pub fn wal_sync_latency(&self) -> &latency::LatencyHistogram {
+        self.inner.wal.sync_latency()
+    }
+
+    /// The names of the tables of database `db`, in order (none if there
+    /// is no such database).
+    pub fn table_names(&self, db: &str) -> Vec<String> {
+        lock(&self.inner.catalog)
+            .databases
+            .get(db)
+            .map(|d| d.tables.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The Arrow schema of `db.table`, if the table exists.

@@ -24,6 +24,13 @@ use crate::error::StoreError;
 /// most of a file and that DataFusion can read one file in parallel.
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Rows per data page at most: a selective query decodes only the pages
+/// its filters keep (by the page index), so smaller pages read less; on
+/// TSBS cpu-only, 8 Ki rows instead of the ~18 Ki that fill 1 MiB took a
+/// one-host hour from 3.0 to 2.3 ms and files from 0.355 to 0.378 bytes
+/// per value.
+const PAGE_ROWS: usize = 8 * 1024;
+
 /// Nanoseconds in a UTC day: the time partition of persisted files.
 pub(crate) const DAY_NANOS: i64 = 86_400_000_000_000;
 
@@ -202,7 +209,8 @@ pub(crate) fn write_parquet(
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS);
     // Time and integer fields, sorted by series, change by small steps:
     // deltas pack them far tighter than a dictionary does.
     for field in schema.fields() {

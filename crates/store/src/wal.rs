@@ -14,12 +14,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::catalog::sync_dir;
 use crate::error::StoreError;
+use crate::latency::LatencyHistogram;
 
 const MAGIC: &[u8; 8] = b"WEIRWAL1";
 const FRAME_HEADER: usize = 8;
@@ -82,6 +83,8 @@ pub(crate) type OnDurable = Box<dyn FnMut(&[u8]) + Send>;
 #[derive(Debug)]
 pub(crate) struct Wal {
     dir: PathBuf,
+    /// How long each fsync took.
+    sync_latency: Arc<LatencyHistogram>,
     tx: Mutex<Option<SyncSender<Message>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -121,15 +124,23 @@ impl Wal {
             _ => SegmentWriter::create(dir, last + 1, config)?,
         };
         let (tx, rx) = mpsc::sync_channel::<Message>(1024);
+        let sync_latency = Arc::new(LatencyHistogram::default());
+        let timings = Arc::clone(&sync_latency);
         let thread = std::thread::Builder::new()
             .name("weir-wal".into())
-            .spawn(move || run(writer, rx, on_durable, on_rotate))
+            .spawn(move || run(writer, rx, on_durable, on_rotate, &timings))
             .map_err(|e| StoreError::io("starting WAL thread for", dir, e))?;
         Ok(Wal {
             dir: dir.to_owned(),
+            sync_latency,
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// How long each fsync took.
+    pub(crate) fn sync_latency(&self) -> &LatencyHistogram {
+        &self.sync_latency
     }
 
     /// Queues `payload`; the returned receiver says when it is durable. Used
@@ -225,6 +236,7 @@ fn run(
     rx: Receiver<Message>,
     mut on_durable: OnDurable,
     mut on_rotate: OnRotate,
+    sync_latency: &LatencyHistogram,
 ) {
     let mut next = rx.recv().ok();
     while let Some(message) = next.take() {
@@ -258,12 +270,15 @@ fn run(
             }
         }
         let result = writer.commit(group.iter().map(|r| r.payload.as_slice()));
+        if let Ok(Some(took)) = result {
+            sync_latency.observe(took);
+        }
         for request in group {
             if result.is_ok() {
                 on_durable(&request.payload);
             }
             // A writer that gave up waiting is no error of the log's.
-            let _ = request.done.send(result.clone());
+            let _ = request.done.send(result.clone().map(|_| ()));
         }
         if next.is_none() {
             next = rx.recv().ok();
@@ -332,9 +347,13 @@ impl SegmentWriter {
         Ok(SegmentWriter::header_only(dir, number, path, file, config))
     }
 
-    /// Writes a group of records with one write and one sync. On failure the
-    /// segment is cut back to where the group began.
-    fn commit<'p>(&mut self, payloads: impl Iterator<Item = &'p [u8]>) -> Result<(), String> {
+    /// Writes a group of records with one write and one sync, and says how
+    /// long the sync took (`None`: not synced). On failure the segment is
+    /// cut back to where the group began.
+    fn commit<'p>(
+        &mut self,
+        payloads: impl Iterator<Item = &'p [u8]>,
+    ) -> Result<Option<Duration>, String> {
         self.frame.clear();
         for payload in payloads {
             let len = u32::try_from(payload.len()).map_err(|_| "record too large".to_owned())?;
@@ -344,25 +363,29 @@ impl SegmentWriter {
             self.frame.extend_from_slice(payload);
         }
         let written = self.file.write_all(&self.frame).and_then(|()| {
-            if self.config.sync {
-                self.file.sync_data()
-            } else {
-                Ok(())
+            if !self.config.sync {
+                return Ok(None);
             }
+            let start = Instant::now();
+            self.file.sync_data()?;
+            Ok(Some(start.elapsed()))
         });
-        if let Err(e) = written {
-            let msg = format!("writing WAL segment {}: {e}", self.path.display());
-            tracing::error!("{msg}");
-            if let Err(e) = self.file.set_len(self.len) {
-                tracing::error!("cutting back WAL segment {}: {e}", self.path.display());
+        let synced = match written {
+            Ok(synced) => synced,
+            Err(e) => {
+                let msg = format!("writing WAL segment {}: {e}", self.path.display());
+                tracing::error!("{msg}");
+                if let Err(e) = self.file.set_len(self.len) {
+                    tracing::error!("cutting back WAL segment {}: {e}", self.path.display());
+                }
+                // Whatever the failed write left behind, later records go to a
+                // fresh segment so replay never has to read past it.
+                if let Err(e) = self.rotate() {
+                    tracing::error!("{e}");
+                }
+                return Err(msg);
             }
-            // Whatever the failed write left behind, later records go to a
-            // fresh segment so replay never has to read past it.
-            if let Err(e) = self.rotate() {
-                tracing::error!("{e}");
-            }
-            return Err(msg);
-        }
+        };
         self.len += self.frame.len() as u64;
         if self.len >= self.config.segment_bytes {
             // On failure keep appending to the full segment; retried next time.
@@ -370,7 +393,7 @@ impl SegmentWriter {
                 tracing::error!("{e}");
             }
         }
-        Ok(())
+        Ok(synced)
     }
 
     /// Syncs and closes this segment, continues in the next one; returns the

@@ -700,9 +700,54 @@ fn metrics_count_requests_lines_and_storage() {
         "weir_persisted_files 0\n",
         "weir_databases 1\n",
         "# TYPE weir_write_duration_seconds histogram\n",
+        "# TYPE weir_wal_fsync_duration_seconds histogram\n",
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
+    // Each acknowledged write waited for an fsync of the log.
+    let fsyncs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("weir_wal_fsync_duration_seconds_count "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fsync count in\n{text}"));
+    assert!(fsyncs >= 2, "{fsyncs} fsyncs for two writes\n{text}");
+    assert!(
+        text.contains(&format!(
+            "weir_wal_fsync_duration_seconds_bucket{{le=\"+Inf\"}} {fsyncs}\n"
+        )),
+        "{text}"
+    );
+    weir.stop();
+}
+
+#[test]
+fn queries_cannot_change_anything() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &["--no-auth"]);
+    let url = &weir.url;
+    assert_eq!(write_v1(url, None, "db=ro", "m v=1 1").0, 204);
+    let target = dir.join("copied.csv");
+    for sql in [
+        format!(
+            "COPY (SELECT * FROM m) TO '{}' STORED AS CSV",
+            target.display()
+        ),
+        "CREATE TABLE t AS SELECT 1 AS x".to_owned(),
+        "CREATE VIEW v AS SELECT * FROM m".to_owned(),
+        "INSERT INTO m (v) VALUES (2)".to_owned(),
+        "DROP TABLE m".to_owned(),
+        "SET datafusion.execution.batch_size = 1".to_owned(),
+    ] {
+        let (status, bytes) = query(url, None, json!({"db": "ro", "sql": sql}));
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status, 400, "{sql}: {text}");
+        assert!(text.contains("not supported"), "{sql}: {text}");
+    }
+    assert!(!target.exists(), "COPY TO wrote {}", target.display());
+    assert_eq!(
+        rows(url, None, "ro", "SELECT v FROM m"),
+        vec![json!({"v": 1.0})]
+    );
     weir.stop();
 }
 
