@@ -28,9 +28,10 @@
 //! DataFusion's Parquet scan (every filter of the query prunes files, row
 //! groups and pages; only projected columns are decoded; the files' footers
 //! and page indexes are parsed once and cached across queries), and rows in
-//! memory. Files and memory chunks
-//! outside the time range a query's `WHERE` clause implies are skipped
-//! before either is read. A point written twice is returned once.
+//! memory. Files and memory chunks outside the time range a query's `WHERE`
+//! clause implies are skipped before either is read. A point written twice
+//! is returned once. Queries only read: statements that would create,
+//! change or write anything are refused.
 
 mod parquet_reader;
 mod table;

@@ -269,16 +269,19 @@ fn run(
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
-        let result = writer.commit(group.iter().map(|r| r.payload.as_slice()));
-        if let Ok(Some(took)) = result {
-            sync_latency.observe(took);
-        }
+        let result = writer
+            .commit(group.iter().map(|r| r.payload.as_slice()))
+            .map(|synced| {
+                if let Some(took) = synced {
+                    sync_latency.observe(took);
+                }
+            });
         for request in group {
             if result.is_ok() {
                 on_durable(&request.payload);
             }
             // A writer that gave up waiting is no error of the log's.
-            let _ = request.done.send(result.clone().map(|_| ()));
+            let _ = request.done.send(result.clone());
         }
         if next.is_none() {
             next = rx.recv().ok();
