@@ -176,7 +176,12 @@ impl QueryGenerator {
     }
 }
 
-/// The SQL weir runs for `kind` with `params`.
+/// The SQL weir runs for `kind` with `params`. lastpoint reads weir's
+/// `last_rows('cpu')`, the latest row of every series kept in memory, as
+/// InfluxQL asks for the last point of each series; in this data set a
+/// hostname is one series, so it is the same question as
+/// `SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC`,
+/// which reads every row.
 pub fn sql(kind: QueryKind, params: &QueryParams) -> String {
     let (_, metrics, _) = kind.shape();
     let fields = &FIELD_KEYS[..metrics];
@@ -218,7 +223,7 @@ pub fn sql(kind: QueryKind, params: &QueryParams) -> String {
             "SELECT * FROM cpu WHERE usage_user > 90 AND hostname IN ({hosts}) AND {window}"
         ),
         QueryKind::Lastpoint => {
-            "SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC".to_owned()
+            "SELECT * FROM last_rows('cpu') ORDER BY hostname".to_owned()
         }
         QueryKind::GroupbyOrderbyLimit => format!(
             "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(usage_user) AS max_usage_user \

@@ -30,9 +30,11 @@
 //! and page indexes are parsed once and cached across queries), and rows in
 //! memory. Files and memory chunks outside the time range a query's `WHERE`
 //! clause implies are skipped before either is read. A point written twice
-//! is returned once. Queries only read: statements that would create,
+//! is returned once. `last_rows('table')` is the latest row of every series
+//! of a table, kept in memory rather than read from every row. Queries only read: statements that would create,
 //! change or write anything are refused.
 
+mod last_rows;
 mod parquet_reader;
 mod table;
 mod time_filter;
@@ -48,6 +50,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use store::Store;
 
+use last_rows::LastRowsFunction;
 pub use table::{StoreSchema, StoreTable};
 
 /// The catalog name under which every database appears.
@@ -125,6 +128,10 @@ impl QueryEngine {
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(db, Arc::new(StoreSchema::new(Arc::clone(&self.store), db)))?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
+        ctx.register_udtf(
+            "last_rows",
+            Arc::new(LastRowsFunction::new(Arc::clone(&self.store), db)),
+        );
         Ok(ctx)
     }
 

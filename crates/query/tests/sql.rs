@@ -294,3 +294,87 @@ async fn files_are_pruned_by_datafusion_and_retention_is_exact() {
     );
     assert!(out.contains("| 2 | true   |"), "{out}");
 }
+
+#[tokio::test]
+async fn last_rows_follow_later_writes_compaction_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let engine = QueryEngine::new(Arc::clone(&store));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let write = |body: String| {
+        let summary = store
+            .write_lines("db", body.as_bytes(), Precision::Seconds)
+            .unwrap();
+        assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
+    };
+    let last = || async {
+        let batches = engine
+            .sql(
+                "db",
+                "SELECT host, CAST(time AS BIGINT) / 1000000000 AS t, v, w \
+                 FROM last_rows('m') ORDER BY host",
+            )
+            .await
+            .unwrap();
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+    };
+    let row = |host: &str, t: u64, v: &str, w: &str| format!("| {host}    | {t} | {v} | {w} |");
+
+    // Host a: old rows in a file; host b: in a file, then newer in memory.
+    write(format!(
+        "m,host=a v=1,w=1 {}\nm,host=a v=2,w=2 {}\nm,host=b v=3,w=3 {}",
+        now - 3000,
+        now - 2000,
+        now - 100
+    ));
+    store.persist().unwrap();
+    assert!(last().await.contains(&row("b", now - 100, "3.0", "3.0")));
+    write(format!("m,host=b v=4,w=4 {}", now - 50));
+    let out = last().await;
+    assert!(out.contains(&row("a", now - 2000, "2.0", "2.0")), "{out}");
+    assert!(out.contains(&row("b", now - 50, "4.0", "4.0")), "{out}");
+
+    // The latest point written again with one field: the fields merge, the
+    // later write winning; the same after persisting and compacting.
+    write(format!("m,host=b v=5 {}", now - 50));
+    assert!(last().await.contains(&row("b", now - 50, "5.0", "4.0")));
+    store.persist().unwrap();
+    store.compact().unwrap();
+    let out = last().await;
+    assert!(out.contains(&row("a", now - 2000, "2.0", "2.0")), "{out}");
+    assert!(out.contains(&row("b", now - 50, "5.0", "4.0")), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("| ")).count(),
+        3,
+        "{out}"
+    );
+
+    // A series whose latest row is past retention is gone.
+    store
+        .set_retention("db", Some(std::time::Duration::from_secs(1000)))
+        .unwrap();
+    let out = last().await;
+    assert!(!out.contains("| a "), "{out}");
+    assert!(out.contains(&row("b", now - 50, "5.0", "4.0")), "{out}");
+
+    for (sql, expected) in [
+        ("SELECT * FROM last_rows('nope')", "no table \"nope\""),
+        (
+            "SELECT * FROM last_rows(m)",
+            "one argument, a table name in quotes",
+        ),
+        ("SELECT * FROM last_rows('m', 'x')", "one argument"),
+    ] {
+        let err = engine.sql("db", sql).await.unwrap_err().to_string();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

@@ -75,6 +75,7 @@ mod buffer;
 pub mod catalog;
 mod compact;
 mod error;
+mod last;
 pub mod latency;
 mod manifest;
 mod merge;
@@ -213,6 +214,8 @@ struct Inner {
     persist_signal: Arc<(Mutex<bool>, Condvar)>,
     /// Wakes writers waiting for room in the buffer after a persist.
     room: (Mutex<()>, Condvar),
+    /// The latest row of each series in each data file, once asked for.
+    last_rows: Mutex<last::LastRowsCache>,
     /// Held open for its lock for as long as the store is open.
     _lock: File,
 }
@@ -415,6 +418,27 @@ impl Store {
         self.inner.plan_scan(db, table, schema, time)
     }
 
+    /// The latest row of every series of `db.table` (the current state of
+    /// each host, interface, path …), with exactly `schema` (as
+    /// [`Store::plan_scan`]), sorted by series. A data file's latest rows
+    /// are read once and kept while the file lives, so after the first call
+    /// this reads memory only. Series whose latest row is past the
+    /// database's retention are left out.
+    pub fn last_rows(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, StoreError> {
+        let scan = self
+            .inner
+            .plan_scan(db, table, schema, &(i64::MIN..=i64::MAX))?;
+        let live: std::collections::HashSet<String> =
+            self.files().into_iter().map(|f| f.name).collect();
+        lock(&self.inner.last_rows).retain(|name| live.contains(name));
+        last::last_rows(table, schema, &scan, &self.inner.last_rows)
+    }
+
     /// Sets how long raw rows of database `db` are kept (`None`: forever).
     /// Older rows are never returned from then on; their files are deleted
     /// by the next persist or the background persister.
@@ -572,6 +596,7 @@ impl Inner {
             persist_lock: Mutex::new(Instant::now()),
             persist_signal,
             room: (Mutex::new(()), Condvar::new()),
+            last_rows: Mutex::default(),
             _lock: lock,
         })
     }
