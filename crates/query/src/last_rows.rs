@@ -11,6 +11,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::{plan_err, ScalarValue};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::TableType;
@@ -89,9 +90,17 @@ impl TableProvider for LastRowsTable {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let rows = self
-            .store
-            .last_rows(&self.db, &self.table, &self.schema)
+        // The first use of a data file reads all of it: off the async threads.
+        let (store, db, table, schema) = (
+            Arc::clone(&self.store),
+            self.db.clone(),
+            self.table.clone(),
+            self.schema(),
+        );
+        let rows = SpawnedTask::spawn_blocking(move || store.last_rows(&db, &table, &schema))
+            .join_unwind()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(Box::new(e)))?;
         Ok(MemorySourceConfig::try_new_exec(
             &[vec![rows]],

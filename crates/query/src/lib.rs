@@ -27,12 +27,15 @@
 //! query ([`store::Store::plan_scan`]): persisted Parquet files, read by
 //! DataFusion's Parquet scan (every filter of the query prunes files, row
 //! groups and pages; only projected columns are decoded; the files' footers
-//! and page indexes are parsed once and cached across queries), and rows in
-//! memory. Files and memory chunks outside the time range a query's `WHERE`
-//! clause implies are skipped before either is read. A point written twice
-//! is returned once. `last_rows('table')` is the latest row of every series
-//! of a table, kept in memory rather than read from every row. Queries only read: statements that would create,
-//! change or write anything are refused.
+//! and page indexes are parsed once and kept in DataFusion's metadata cache,
+//! 50 MiB by default, across queries), and rows in memory. Files and memory
+//! chunks outside the time range a query's `WHERE` clause implies are
+//! skipped before either is read. A point written twice is returned once.
+//!
+//! `last_rows('table')` is the latest row of every series of a table: each
+//! data file is read in full once, the first time it is needed, and its
+//! latest rows are kept in memory. Queries only read: statements that would
+//! create, change or write anything are refused.
 
 mod last_rows;
 mod parquet_reader;

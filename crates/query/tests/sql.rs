@@ -304,10 +304,13 @@ async fn last_rows_follow_later_writes_compaction_and_retention() {
     };
     let store = Arc::new(Store::open(dir.path(), config).unwrap());
     let engine = QueryEngine::new(Arc::clone(&store));
+    // 01:00 UTC two days ago: every row in one finished day, which
+    // compaction merges from 2 files.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    let day = (now / 86_400 - 2) * 86_400 + 3600;
     let write = |body: String| {
         let summary = store
             .write_lines("db", body.as_bytes(), Precision::Seconds)
@@ -328,43 +331,56 @@ async fn last_rows_follow_later_writes_compaction_and_retention() {
             .to_string()
     };
     let row = |host: &str, t: u64, v: &str, w: &str| format!("| {host}    | {t} | {v} | {w} |");
+    let files = || store.files().len();
 
-    // Host a: old rows in a file; host b: in a file, then newer in memory.
+    // Host a: only old rows, in a file; host b: in a file, then newer in
+    // memory.
     write(format!(
         "m,host=a v=1,w=1 {}\nm,host=a v=2,w=2 {}\nm,host=b v=3,w=3 {}",
-        now - 3000,
-        now - 2000,
-        now - 100
+        day,
+        day + 1000,
+        day + 2000
     ));
     store.persist().unwrap();
-    assert!(last().await.contains(&row("b", now - 100, "3.0", "3.0")));
-    write(format!("m,host=b v=4,w=4 {}", now - 50));
+    assert!(last().await.contains(&row("b", day + 2000, "3.0", "3.0")));
+    write(format!("m,host=b v=4,w=4 {}", day + 2050));
     let out = last().await;
-    assert!(out.contains(&row("a", now - 2000, "2.0", "2.0")), "{out}");
-    assert!(out.contains(&row("b", now - 50, "4.0", "4.0")), "{out}");
+    assert!(out.contains(&row("a", day + 1000, "2.0", "2.0")), "{out}");
+    assert!(out.contains(&row("b", day + 2050, "4.0", "4.0")), "{out}");
 
-    // The latest point written again with one field: the fields merge, the
-    // later write winning; the same after persisting and compacting.
-    write(format!("m,host=b v=5 {}", now - 50));
-    assert!(last().await.contains(&row("b", now - 50, "5.0", "4.0")));
+    // Persisted and compacted into one file: the same answer.
+    store.persist().unwrap();
+    assert_eq!(files(), 2);
+    store.compact().unwrap();
+    assert_eq!(files(), 1, "the finished day is merged");
+    let out = last().await;
+    assert!(out.contains(&row("a", day + 1000, "2.0", "2.0")), "{out}");
+    assert!(out.contains(&row("b", day + 2050, "4.0", "4.0")), "{out}");
+
+    // The latest point written again with one field, now in memory while
+    // the first copy is in the file: the fields merge, the later write
+    // winning; the same once persisted and compacted.
+    write(format!("m,host=b v=5 {}", day + 2050));
+    assert!(last().await.contains(&row("b", day + 2050, "5.0", "4.0")));
     store.persist().unwrap();
     store.compact().unwrap();
+    assert_eq!(files(), 1);
     let out = last().await;
-    assert!(out.contains(&row("a", now - 2000, "2.0", "2.0")), "{out}");
-    assert!(out.contains(&row("b", now - 50, "5.0", "4.0")), "{out}");
+    assert!(out.contains(&row("a", day + 1000, "2.0", "2.0")), "{out}");
+    assert!(out.contains(&row("b", day + 2050, "5.0", "4.0")), "{out}");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("| ")).count(),
         3,
         "{out}"
     );
 
-    // A series whose latest row is past retention is gone.
-    store
-        .set_retention("db", Some(std::time::Duration::from_secs(1000)))
-        .unwrap();
+    // A series whose latest row is past retention is gone: keep what is
+    // newer than `day + 1500` s, which b's latest row is and a's is not.
+    let keep = std::time::Duration::from_secs(now - day - 1500);
+    store.set_retention("db", Some(keep)).unwrap();
     let out = last().await;
     assert!(!out.contains("| a "), "{out}");
-    assert!(out.contains(&row("b", now - 50, "5.0", "4.0")), "{out}");
+    assert!(out.contains(&row("b", day + 2050, "5.0", "4.0")), "{out}");
 
     for (sql, expected) in [
         ("SELECT * FROM last_rows('nope')", "no table \"nope\""),

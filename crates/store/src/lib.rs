@@ -420,10 +420,12 @@ impl Store {
 
     /// The latest row of every series of `db.table` (the current state of
     /// each host, interface, path …), with exactly `schema` (as
-    /// [`Store::plan_scan`]), sorted by series. A data file's latest rows
-    /// are read once and kept while the file lives, so after the first call
-    /// this reads memory only. Series whose latest row is past the
-    /// database's retention are left out.
+    /// [`Store::plan_scan`]), sorted by series. Each data file is read in
+    /// full the first time it is needed (a new persist or compaction output
+    /// is read by the next call) and its latest rows are kept while the
+    /// file lives; rows in memory are reduced on every call. Series whose
+    /// latest row is past the database's retention are left out. The work
+    /// runs to its end even if the query that asked is cancelled.
     pub fn last_rows(
         &self,
         db: &str,
@@ -433,10 +435,12 @@ impl Store {
         let scan = self
             .inner
             .plan_scan(db, table, schema, &(i64::MIN..=i64::MAX))?;
+        let rows = last::last_rows(table, schema, &scan, &self.inner.last_rows)?;
+        // Forget files compaction or retention has dropped meanwhile.
         let live: std::collections::HashSet<String> =
             self.files().into_iter().map(|f| f.name).collect();
         lock(&self.inner.last_rows).retain(|name| live.contains(name));
-        last::last_rows(table, schema, &scan, &self.inner.last_rows)
+        Ok(rows)
     }
 
     /// Sets how long raw rows of database `db` are kept (`None`: forever).
