@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt32Array};
 use arrow::compute::take;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 
 use crate::buffer::align;
 use crate::error::StoreError;
-use crate::persist::{read_parquet_batches, sort_dedup};
+use crate::persist::{read_parquet_batches, sort_dedup, tag_columns};
 use crate::scan::TableScan;
 
 /// Latest rows per data file (by file name), as read with the file's
@@ -111,13 +111,7 @@ fn latest_per_series(table: &str, sorted: &RecordBatch) -> Result<RecordBatch, S
         source,
     };
     let schema = sorted.schema();
-    let tags: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(..)))
-        .map(|(i, _)| i)
-        .collect();
+    let tags = tag_columns(&schema);
     let last: Vec<u32> = if tags.is_empty() {
         vec![(n - 1) as u32]
     } else {

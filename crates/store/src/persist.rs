@@ -52,18 +52,25 @@ fn parquet_err<'a>(
     }
 }
 
+/// The tag columns of `schema` (tags are dictionary-encoded), in order.
+pub(crate) fn tag_columns(schema: &SchemaRef) -> Vec<usize> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(..)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The columns that identify a point — the tags in schema order, then
 /// time — and a converter of them into comparable rows.
 pub(crate) fn series_key(
     table: &str,
     schema: &SchemaRef,
 ) -> Result<(Vec<usize>, RowConverter), StoreError> {
-    let key_columns: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(..)))
-        .map(|(i, _)| i)
+    let key_columns: Vec<usize> = tag_columns(schema)
+        .into_iter()
         .chain(schema.index_of(TIME_COLUMN).ok())
         .collect();
     let converter = RowConverter::new(
