@@ -13,6 +13,7 @@ pub mod host;
 pub mod input;
 pub mod inputs;
 pub mod outputs;
+pub mod spool;
 
 pub use config::AgentConfig;
 pub use host::HostPaths;
