@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs the peers of weir's side-by-side benchmark from Debian's packages,
-# if they are missing: VictoriaMetrics (package victoria-metrics, 1.79 in
-# bookworm) and InfluxDB 1.x (package influxdb, 1.6.7 in bookworm).
+# Installs the peers of weir's side-by-side benchmarks from Debian's packages,
+# if they are missing: by default VictoriaMetrics (package victoria-metrics,
+# 1.79 in bookworm) and InfluxDB 1.x (package influxdb, 1.6.7 in bookworm);
+# or the packages named as arguments (the agent benchmark passes
+# prometheus-node-exporter).
+#
+#   bash bench/peers/install.sh                            # the storage peers
+#   bash bench/peers/install.sh prometheus-node-exporter   # the agent's peer
 #
 # The benchmark starts its own instances on loopback with their own data
 # directories, so a service that a package starts (or enables) is stopped and
@@ -11,8 +16,17 @@
 # Needs root (or sudo) for apt-get when something is missing.
 set -euo pipefail
 
-packages=(victoria-metrics influxdb)
-services=(victoria-metrics influxdb)
+if [ "$#" -gt 0 ]; then packages=("$@"); else packages=(victoria-metrics influxdb); fi
+# Each package's service has the package's name.
+services=("${packages[@]}")
+
+# The binary each package provides.
+binary_of() {
+    case "$1" in
+        influxdb) echo influxd ;;
+        *) echo "$1" ;;
+    esac
+}
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -48,15 +62,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
 fi
 
-for bin in victoria-metrics influxd; do
+for p in "${packages[@]}"; do
+    bin=$(binary_of "$p")
     if ! command -v "$bin" >/dev/null; then
         echo "install.sh: $bin not found after installing ${packages[*]}" >&2
         exit 1
     fi
+    # Debian's victoria-metrics binary reports an empty version: print the package's too.
+    case "$p" in
+        influxdb) version=$(influxd version 2>&1 | head -n 1 || true) ;;
+        *) version=$("$bin" --version 2>&1 | head -n 1 || true) ;;
+    esac
+    echo "$p: package $(dpkg-query -W -f='${Version}' "$p") ${version:+(${version})}"
 done
-
-# Debian's victoria-metrics binary reports an empty version: print the package's too.
-vm_version=$(victoria-metrics -version 2>&1 | head -n 1 || true)
-influx_version=$(influxd version 2>&1 | head -n 1 || true)
-echo "victoria-metrics: package $(dpkg-query -W -f='${Version}' victoria-metrics) ${vm_version:+(${vm_version})}"
-echo "influxdb: package $(dpkg-query -W -f='${Version}' influxdb) ${influx_version:+(${influx_version})}"

@@ -442,3 +442,8 @@ fn optional_byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u
 pub fn duration_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     duration(d)
 }
+
+/// Deserializes a size field of a plugin's options (`max_body_size = "32MiB"`).
+pub fn byte_size_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    byte_size(d)
+}

@@ -1,6 +1,7 @@
 //! `weir`, the one binary: parses the command line and hands each
 //! subcommand to the crate that does its work. No logic lives here.
 
+mod agent_cmd;
 mod query_cmd;
 mod server_cmd;
 mod token_cmd;
@@ -31,8 +32,8 @@ struct Planned {
 enum Command {
     /// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
     Server(server_cmd::ServerArgs),
-    /// Collect host, interface and probe measurements and deliver them (planned).
-    Agent(Planned),
+    /// Collect host and network measurements and deliver them, spooled on disk.
+    Agent(agent_cmd::AgentArgs),
     /// Monitor an interface's rate and the risk of overload (planned).
     Ratemon(Planned),
     /// Measure downloads and echo round trips, OnionPerf style (planned).
@@ -67,26 +68,34 @@ impl Command {
     }
 }
 
+/// Logs go to stderr at `default_level` (warnings: a truncated log tail, a
+/// skipped damaged file); RUST_LOG overrides it.
+pub(crate) fn init_logging(default_level: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+}
+
 /// Exit code of a subcommand that has not landed yet (and of usage errors).
 const EXIT_NOT_IMPLEMENTED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Warnings (a truncated log tail, a skipped damaged file) go to stderr;
-    // RUST_LOG adjusts the level.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let name = cli.command.name();
+    // The agent sets its level from its configuration file.
+    if !matches!(cli.command, Command::Agent(_)) {
+        init_logging("warn");
+    }
     let result = match cli.command {
         Command::Server(args) => server_cmd::run(args),
         Command::Query(args) => query_cmd::run(args),
         Command::Token(args) => token_cmd::run(args),
         Command::Up(args) => server_cmd::up(args),
+        Command::Agent(args) => agent_cmd::run(args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");

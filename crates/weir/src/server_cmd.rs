@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use server::tokens::ADMIN_TOKEN_FILE;
+use server::tokens::{Scope, Tokens, Verifier, ADMIN_TOKEN_FILE};
 use server::{Server, ServerConfig};
 
 /// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
@@ -81,6 +81,9 @@ pub(crate) struct UpArgs {
     /// Data directory [default: ./weir-data].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Do not run the local agent (host inputs into database `telemetry`).
+    #[arg(long)]
+    no_agent: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -138,10 +141,116 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
                 dir.display()
             ),
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut agent_task = None;
+        if !args.no_agent {
+            let agent = local_agent(dir, &url)?;
+            let stopped = stopped.clone();
+            agent_task = Some(tokio::spawn(async move { agent.run(stopped, |_| {}).await }));
+            println!(
+                "agent: host measurements every 10 s into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} 'SELECT * FROM last_rows(''cpu'')'"
+            );
+        }
         println!("stop with Ctrl-C");
-        server.run(shutdown).await?;
+        let mut server_stopped = stopped.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        server
+            .run(async move {
+                let _ = server_stopped.wait_for(|s| *s).await;
+            })
+            .await?;
+        if let Some(task) = agent_task {
+            task.await.context("the local agent failed")??;
+        }
         Ok(())
     })
+}
+
+/// The database `weir up`'s local agent writes to.
+const UP_DATABASE: &str = "telemetry";
+
+/// The file holding the local agent's write token.
+const AGENT_TOKEN_FILE: &str = "agent.token";
+
+/// `weir up`'s agent: the default host inputs, every 10 s, into the local
+/// server with a write token of its own (kept in `<data-dir>/agent.token`),
+/// spooled under `<data-dir>/agent`.
+fn local_agent(data_dir: &Path, url: &str) -> Result<agent::Agent> {
+    let token = agent_token(data_dir)?;
+    let state_dir = data_dir.join("agent");
+    let text = format!(
+        r#"
+[agent]
+interval = "10s"
+flush_interval = "10s"
+state_dir = {state_dir}
+[[outputs.weir]]
+urls = [{url}]
+database = "{UP_DATABASE}"
+token = {token}
+[[inputs.cpu]]
+[[inputs.mem]]
+[[inputs.swap]]
+[[inputs.system]]
+[[inputs.kernel]]
+[[inputs.processes]]
+[[inputs.disk]]
+[[inputs.diskio]]
+[[inputs.net]]
+[[inputs.netstat]]
+[[inputs.nstat]]
+"#,
+        state_dir = toml_string(&state_dir.to_string_lossy()),
+        url = toml_string(url),
+        token = toml_string(&token),
+    );
+    let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir up)"))?;
+    Ok(agent::Agent::new(config)?)
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// The local agent's token: the saved one while the server still accepts
+/// it for writing, else a new write token for [`UP_DATABASE`], saved
+/// with mode 0600.
+fn agent_token(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join(AGENT_TOKEN_FILE);
+    let tokens = Tokens::new(data_dir);
+    if let Some(saved) = saved_token(&path) {
+        let verifier = Verifier::new(Tokens::new(data_dir));
+        if verifier
+            .verify(&saved)
+            .is_some_and(|g| g.allows(Scope::Write, UP_DATABASE))
+        {
+            return Ok(saved);
+        }
+    }
+    let new = tokens
+        .create(Scope::Write, Some(UP_DATABASE), "weir up: local agent")
+        .context("creating the local agent's token")?;
+    write_private(&path, &new.secret)?;
+    Ok(new.secret)
+}
+
+/// Writes `text` to a file only its owner may read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{text}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn saved_token(path: &Path) -> Option<String> {

@@ -40,6 +40,16 @@ pub(crate) fn server(dir: &Path, extra: &[&str]) -> Weir {
     spawn(&args, "weir server listening on ")
 }
 
+/// `weir server --listen <listen> --data-dir <dir>`: a fixed address, so
+/// a restarted server is where its clients expect it.
+pub(crate) fn server_at(dir: &Path, listen: &str) -> Weir {
+    let dir = dir.to_str().unwrap();
+    spawn(
+        &["server", "--listen", listen, "--data-dir", dir],
+        "weir server listening on ",
+    )
+}
+
 /// Runs `weir <args>` and waits (bounded) for the stdout line starting
 /// with `marker`, which carries the URL.
 pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
@@ -157,6 +167,12 @@ impl Weir {
         }
     }
 
+    /// SIGKILL, and reaps the process.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, then waits for a clean exit.
     pub(crate) fn stop(mut self) {
         self.sigterm();
@@ -267,6 +283,18 @@ pub(crate) fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `f` every 100 ms until it is true, at most `limit`.
+pub(crate) fn eventually_within(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

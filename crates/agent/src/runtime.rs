@@ -1,0 +1,499 @@
+//! The agent's main loop: one task per input gathering on its interval
+//! (rounded to the wall clock, as Telegraf does), the listener inputs, and
+//! one delivery task per output draining its spool.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lineproto::Line;
+use rand::Rng;
+use tokio::sync::{watch, Notify};
+
+use crate::config::{AgentConfig, ConfigError, InputCommon, PluginSpec};
+use crate::input::{Accumulator, Input, InputError};
+use crate::inputs::{self, BuildContext};
+use crate::listener::Listener;
+use crate::outputs::deliver::{deliver, DeliverySettings, OutputStats};
+use crate::outputs::{self, Output, OutputContext};
+use crate::processors::{Globs, InputModifiers, Pipeline};
+use crate::router::{InputStats, OutputSlot, Router};
+use crate::spool::{Spool, SpoolError};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state directory could not be created or locked.
+    #[error("state directory {path}: {message}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// An output's spool could not be opened.
+    #[error("spool of output {output}: {source}")]
+    Spool {
+        /// The output.
+        output: String,
+        /// What went wrong.
+        #[source]
+        source: SpoolError,
+    },
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// One periodic input with what the runtime keeps about it.
+#[derive(Debug)]
+struct InputTask {
+    name: String,
+    input: Box<dyn Input>,
+    modifiers: InputModifiers,
+    interval: Duration,
+    stats: Arc<InputStats>,
+}
+
+/// One output with its delivery settings.
+#[derive(Debug)]
+struct OutputTask {
+    name: String,
+    output: Box<dyn Output>,
+    settings: DeliverySettings,
+    stats: Arc<OutputStats>,
+    spool: Arc<Spool>,
+    wake: Arc<Notify>,
+}
+
+/// A configured agent, its spools open and its state directory locked.
+#[derive(Debug)]
+pub struct Agent {
+    config: AgentConfig,
+    inputs: Vec<InputTask>,
+    listeners: Vec<(PluginSpec<InputCommon>, Arc<InputStats>)>,
+    outputs: Vec<OutputTask>,
+    router: Arc<Router>,
+    /// Held for the agent's life: two agents never share spools.
+    _lock: File,
+}
+
+/// The `host` tag's value: the configured name or this machine's.
+fn hostname(config: &AgentConfig) -> Option<String> {
+    if config.agent.omit_hostname {
+        return None;
+    }
+    if !config.agent.hostname.is_empty() {
+        return Some(config.agent.hostname.clone());
+    }
+    Some(
+        rustix::system::uname()
+            .nodename()
+            .to_string_lossy()
+            .into_owned(),
+    )
+}
+
+/// A spool directory name from an output's label or alias.
+fn spool_dir_name(spec: &PluginSpec<crate::config::OutputCommon>) -> String {
+    let raw = match &spec.common.alias {
+        Some(alias) => alias.clone(),
+        None if spec.index == 0 => spec.name.clone(),
+        None => format!("{}-{}", spec.name, spec.index),
+    };
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Agent {
+    /// Builds every plugin, checking the whole configuration, then locks
+    /// the state directory and opens the spools.
+    pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        let ctx = BuildContext {
+            host: config.agent.host_paths(),
+        };
+        let mut inputs = Vec::new();
+        let mut listeners = Vec::new();
+        for spec in &config.inputs {
+            let stats = Arc::new(InputStats::default());
+            if spec.name == "listener" {
+                // Checked now so that a bad key fails at start, bound in run().
+                spec.options::<crate::listener::ListenerOptions>()?;
+                InputModifiers::new(spec)?;
+                listeners.push((spec.clone(), stats));
+                continue;
+            }
+            inputs.push(InputTask {
+                name: spec.common.alias.clone().unwrap_or_else(|| spec.label()),
+                input: inputs::build(spec, &ctx)?,
+                modifiers: InputModifiers::new(spec)?,
+                interval: spec.common.interval.unwrap_or(config.agent.interval),
+                stats,
+            });
+        }
+        let host = hostname(&config);
+        let pipeline = Pipeline::new(&config.global_tags, host.as_deref(), &config.processors)?;
+        let mut built = Vec::new();
+        for spec in &config.outputs {
+            built.push((spec, outputs::build(spec, &OutputContext::default())?));
+        }
+        if built.is_empty() {
+            return Err(ConfigError::Plugin {
+                plugin: "outputs".to_owned(),
+                message: "no output is configured; add [[outputs.weir]] (or stdout, file …)"
+                    .to_owned(),
+            }
+            .into());
+        }
+        let state = &config.agent.state_dir;
+        let state_err = |message: String| AgentError::StateDir {
+            path: state.clone(),
+            message,
+        };
+        std::fs::create_dir_all(state).map_err(|e| state_err(e.to_string()))?;
+        let lock_path = state.join("agent.lock");
+        let lock = File::create(&lock_path).map_err(|e| state_err(e.to_string()))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| {
+                state_err("another agent is using it; give each agent its own state_dir".to_owned())
+            },
+        )?;
+        let mut slots = Vec::new();
+        let mut tasks = Vec::new();
+        for (spec, output) in built {
+            let name = spool_dir_name(spec);
+            let limit = spec.common.spool_limit.unwrap_or(config.agent.spool_limit);
+            let spool = Spool::open(&state.join("spool").join(&name), limit).map_err(|source| {
+                AgentError::Spool {
+                    output: name.clone(),
+                    source,
+                }
+            })?;
+            let spool = Arc::new(spool);
+            let wake = Arc::new(Notify::new());
+            let batch_size = spec
+                .common
+                .metric_batch_size
+                .unwrap_or(config.agent.metric_batch_size)
+                .max(1);
+            let globs = |p: &[String], what| Globs::new(p, what).map_err(|e| spec.error(e));
+            slots.push(OutputSlot {
+                name: name.clone(),
+                namepass: globs(&spec.common.namepass, "namepass")?,
+                namedrop: globs(&spec.common.namedrop, "namedrop")?,
+                spool: Arc::clone(&spool),
+                wake: Arc::clone(&wake),
+                batch_size,
+            });
+            tasks.push(OutputTask {
+                name,
+                output,
+                settings: DeliverySettings {
+                    batch_size,
+                    flush_interval: spec
+                        .common
+                        .flush_interval
+                        .unwrap_or(config.agent.flush_interval),
+                    flush_jitter: spec
+                        .common
+                        .flush_jitter
+                        .unwrap_or(config.agent.flush_jitter),
+                },
+                stats: Arc::new(OutputStats::default()),
+                spool,
+                wake,
+            });
+        }
+        let router = Arc::new(Router::new(pipeline, config.agent.precision, slots));
+        // The agent's own counters, gathered like any input.
+        let self_metrics = SelfMetrics {
+            inputs: inputs
+                .iter()
+                .map(|t| (t.name.clone(), Arc::clone(&t.stats)))
+                .chain(listeners.iter().map(|(s, st)| (s.label(), Arc::clone(st))))
+                .collect(),
+            outputs: tasks
+                .iter()
+                .map(|t| (t.name.clone(), Arc::clone(&t.stats), Arc::clone(&t.spool)))
+                .collect(),
+        };
+        inputs.push(InputTask {
+            name: "weir_agent".to_owned(),
+            input: Box::new(self_metrics),
+            modifiers: InputModifiers::default(),
+            interval: config.agent.interval,
+            stats: Arc::new(InputStats::default()),
+        });
+        Ok(Agent {
+            config,
+            inputs,
+            listeners,
+            outputs: tasks,
+            router,
+            _lock: lock,
+        })
+    }
+
+    /// Runs until `shutdown` turns true, then stops gathering, gives each
+    /// output one last flush and returns; what is still spooled is sent
+    /// after the next start. `on_ready` gets the listeners' HTTP addresses
+    /// once they are bound.
+    pub async fn run(
+        self,
+        shutdown: watch::Receiver<bool>,
+        on_ready: impl FnOnce(Vec<std::net::SocketAddr>),
+    ) -> Result<(), AgentError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut addrs = Vec::new();
+        for (spec, stats) in &self.listeners {
+            let listener =
+                Listener::bind(spec, Arc::clone(&self.router), Arc::clone(stats)).await?;
+            addrs.extend(listener.http_addr());
+            tasks.spawn(listener.run(shutdown.clone()));
+        }
+        for t in self.outputs {
+            tasks.spawn(deliver(
+                t.name,
+                t.spool,
+                t.output,
+                t.settings,
+                t.stats,
+                t.wake,
+                shutdown.clone(),
+            ));
+        }
+        let agent = &self.config.agent;
+        for t in self.inputs {
+            let schedule = Schedule {
+                interval: t.interval,
+                round: agent.round_interval,
+                jitter: agent.collection_jitter,
+                offset: agent.collection_offset,
+            };
+            tasks.spawn(gather_loop(
+                t,
+                schedule,
+                Arc::clone(&self.router),
+                shutdown.clone(),
+            ));
+        }
+        on_ready(addrs);
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done {
+                tracing::error!("an agent task failed: {e}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When an input gathers.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    interval: Duration,
+    round: bool,
+    jitter: Duration,
+    offset: Duration,
+}
+
+impl Schedule {
+    /// The first tick strictly after `now` (Unix ns).
+    fn next_after(&self, now: i64) -> i64 {
+        let interval = i64::try_from(self.interval.as_nanos())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let offset = i64::try_from(self.offset.as_nanos()).unwrap_or(0);
+        if self.round {
+            ((now - offset).div_euclid(interval) + 1).saturating_mul(interval) + offset
+        } else {
+            now.saturating_add(interval)
+        }
+    }
+}
+
+async fn gather_loop(
+    mut task: InputTask,
+    schedule: Schedule,
+    router: Arc<Router>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut tick = schedule.next_after(now_ns());
+    loop {
+        let wait = Duration::from_nanos(u64::try_from(tick - now_ns()).unwrap_or(0));
+        let jitter = if schedule.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            rand::thread_rng().gen_range(Duration::ZERO..schedule.jitter)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait + jitter) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let gathered = tokio::task::spawn_blocking(move || {
+            let mut acc = Accumulator::new(tick);
+            let result = task.input.gather(&mut acc);
+            (task, acc, result)
+        })
+        .await;
+        let (returned, acc, result) = match gathered {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::error!("an input panicked and is stopped: {e}");
+                return;
+            }
+        };
+        task = returned;
+        if let Err(e) = result {
+            task.stats.errors.fetch_add(1, Ordering::Relaxed);
+            log_gather_error(&task.name, &e);
+        }
+        let r = Arc::clone(&router);
+        let metrics = acc.into_metrics();
+        let modifiers = task.modifiers.clone();
+        let stats = Arc::clone(&task.stats);
+        let routed =
+            tokio::task::spawn_blocking(move || r.route(&modifiers, metrics, &stats)).await;
+        if !matches!(routed, Ok(Ok(()))) {
+            task.stats.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("{}: could not spool its metrics: {routed:?}", task.name);
+        }
+        let now = now_ns();
+        tick = schedule.next_after(tick);
+        if tick <= now {
+            tracing::warn!(
+                "{}: gathering took longer than its interval; skipping missed collections",
+                task.name
+            );
+            tick = schedule.next_after(now);
+        }
+    }
+}
+
+fn log_gather_error(name: &str, e: &InputError) {
+    tracing::warn!("{name}: {e}");
+}
+
+/// The `weir_agent` measurement: each input's and output's counters.
+#[derive(Debug)]
+struct SelfMetrics {
+    inputs: Vec<(String, Arc<InputStats>)>,
+    outputs: Vec<(String, Arc<OutputStats>, Arc<Spool>)>,
+}
+
+fn count(v: &std::sync::atomic::AtomicU64) -> i64 {
+    i64::try_from(v.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
+}
+
+impl Input for SelfMetrics {
+    fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
+        for (name, s) in &self.inputs {
+            acc.add(
+                Line::new("weir_agent")
+                    .with_tag("input", name.clone())
+                    .with_field("gathered", count(&s.gathered))
+                    .with_field("errors", count(&s.errors))
+                    .with_field("dropped", count(&s.dropped)),
+            );
+        }
+        for (name, s, spool) in &self.outputs {
+            let spooled = spool.stats();
+            acc.add(
+                Line::new("weir_agent")
+                    .with_tag("output", name.clone())
+                    .with_field("written", count(&s.written))
+                    .with_field("dropped", count(&s.dropped))
+                    .with_field("errors", count(&s.errors))
+                    .with_field("retries", count(&s.retries))
+                    .with_field(
+                        "spool_bytes",
+                        i64::try_from(spooled.bytes).unwrap_or(i64::MAX),
+                    )
+                    .with_field(
+                        "spool_lines",
+                        i64::try_from(spooled.lines).unwrap_or(i64::MAX),
+                    ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `weir agent --test`: gathers every periodic input twice, `wait` apart
+/// (so that inputs reporting rates have a previous sample), runs the
+/// processors and returns the second round as line protocol. Touches no
+/// spool and sends nothing.
+pub fn test_gather(config: &AgentConfig, wait: Duration) -> Result<Vec<u8>, AgentError> {
+    let ctx = BuildContext {
+        host: config.agent.host_paths(),
+    };
+    let mut inputs = Vec::new();
+    for spec in config.inputs.iter().filter(|s| s.name != "listener") {
+        inputs.push((
+            spec.label(),
+            inputs::build(spec, &ctx)?,
+            InputModifiers::new(spec)?,
+        ));
+    }
+    let host = hostname(config);
+    let pipeline = Pipeline::new(&config.global_tags, host.as_deref(), &config.processors)?;
+    let mut out = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            std::thread::sleep(wait);
+        }
+        let now = now_ns();
+        for (name, input, modifiers) in &mut inputs {
+            let mut acc = Accumulator::new(now);
+            if let Err(e) = input.gather(&mut acc) {
+                eprintln!("{name}: {e}");
+            }
+            if round == 0 {
+                continue;
+            }
+            for m in acc.into_metrics() {
+                if let Some(m) = modifiers.apply(m) {
+                    // A metric that cannot be encoded is dropped, as in run().
+                    let _ = pipeline.apply(m).encode(&mut out);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Schedule;
+    use std::time::Duration;
+
+    #[test]
+    fn ticks_are_rounded_to_the_interval_and_offset() {
+        let s = Schedule {
+            interval: Duration::from_secs(10),
+            round: true,
+            jitter: Duration::ZERO,
+            offset: Duration::from_secs(2),
+        };
+        assert_eq!(s.next_after(123_000_000_000), 132_000_000_000);
+        assert_eq!(s.next_after(141_000_000_000), 142_000_000_000);
+        assert_eq!(s.next_after(142_000_000_000), 152_000_000_000);
+        let unrounded = Schedule { round: false, ..s };
+        assert_eq!(unrounded.next_after(123_000_000_000), 133_000_000_000);
+    }
+}
