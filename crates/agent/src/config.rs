@@ -129,6 +129,17 @@ impl<C> PluginSpec<C> {
         }
     }
 
+    /// The instance's name in self-metrics and spool directories: its
+    /// `alias` if it has one, else `cpu` for the first table of a name and
+    /// `cpu-2` for the third.
+    pub fn instance_name(&self, alias: Option<&str>) -> String {
+        match alias {
+            Some(alias) => alias.to_owned(),
+            None if self.index == 0 => self.name.clone(),
+            None => format!("{}-{}", self.name, self.index),
+        }
+    }
+
     /// The plugin's own keys as `T`; unknown keys are errors naming the
     /// key and this table.
     pub fn options<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {

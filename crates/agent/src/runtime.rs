@@ -103,14 +103,10 @@ fn hostname(config: &AgentConfig) -> Option<String> {
     )
 }
 
-/// A spool directory name from an output's label or alias.
+/// A spool directory name from an output's instance name.
 fn spool_dir_name(spec: &PluginSpec<crate::config::OutputCommon>) -> String {
-    let raw = match &spec.common.alias {
-        Some(alias) => alias.clone(),
-        None if spec.index == 0 => spec.name.clone(),
-        None => format!("{}-{}", spec.name, spec.index),
-    };
-    raw.chars()
+    spec.instance_name(spec.common.alias.as_deref())
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -140,7 +136,7 @@ impl Agent {
                 continue;
             }
             inputs.push(InputTask {
-                name: spec.common.alias.clone().unwrap_or_else(|| spec.label()),
+                name: spec.instance_name(spec.common.alias.as_deref()),
                 input: inputs::build(spec, &ctx)?,
                 modifiers: InputModifiers::new(spec)?,
                 interval: spec.common.interval.unwrap_or(config.agent.interval),
@@ -222,17 +218,20 @@ impl Agent {
         }
         let router = Arc::new(Router::new(pipeline, config.agent.precision, slots));
         // The agent's own counters, gathered like any input.
-        let self_metrics = SelfMetrics {
-            inputs: inputs
-                .iter()
-                .map(|t| (t.name.clone(), Arc::clone(&t.stats)))
-                .chain(listeners.iter().map(|(s, st)| (s.label(), Arc::clone(st))))
-                .collect(),
-            outputs: tasks
-                .iter()
-                .map(|t| (t.name.clone(), Arc::clone(&t.stats), Arc::clone(&t.spool)))
-                .collect(),
-        };
+        let self_metrics =
+            SelfMetrics {
+                inputs: inputs
+                    .iter()
+                    .map(|t| (t.name.clone(), Arc::clone(&t.stats)))
+                    .chain(listeners.iter().map(|(s, st)| {
+                        (s.instance_name(s.common.alias.as_deref()), Arc::clone(st))
+                    }))
+                    .collect(),
+                outputs: tasks
+                    .iter()
+                    .map(|t| (t.name.clone(), Arc::clone(&t.stats), Arc::clone(&t.spool)))
+                    .collect(),
+            };
         inputs.push(InputTask {
             name: "weir_agent".to_owned(),
             input: Box::new(self_metrics),

@@ -68,7 +68,10 @@ pub(crate) fn run(args: AgentArgs) -> Result<()> {
                     for addr in addrs {
                         println!("weir agent listening on http://{addr}");
                     }
-                    println!("weir agent running; spools in {}", state_dir.join("spool").display());
+                    println!(
+                        "weir agent running; spools in {}",
+                        state_dir.join("spool").display()
+                    );
                 })
                 .await?;
             Ok(())

@@ -11,7 +11,7 @@ fn weir(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn planned_subcommands_exit_2_and_say_so() {
-    for cmd in ["agent", "ratemon", "probe", "perfd", "relay"] {
+    for cmd in ["ratemon", "probe", "perfd", "relay"] {
         let out = weir(&[cmd]);
         assert_eq!(out.status.code(), Some(2), "weir {cmd}");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -22,11 +22,11 @@ fn planned_subcommands_exit_2_and_say_so() {
 
 #[test]
 fn planned_subcommands_accept_their_future_flags() {
-    let out = weir(&["agent", "--config", "agent.toml", "--no-spool"]);
+    let out = weir(&["probe", "--config", "probe.toml", "--once"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
-        "weir agent: not implemented yet"
+        "weir probe: not implemented yet"
     );
 }
 
