@@ -36,18 +36,10 @@ state_dir = "{state}"
 [[outputs.weir]]
 urls = ["{url}"]
 database = "bench"
-[[inputs.cpu]]
-[[inputs.mem]]
-[[inputs.swap]]
-[[inputs.system]]
-[[inputs.kernel]]
-[[inputs.processes]]
-[[inputs.disk]]
-[[inputs.diskio]]
-[[inputs.net]]
-[[inputs.netstat]]
-[[inputs.nstat]]
+{inputs}
 """
+
+ALL_INPUTS = "cpu,mem,swap,system,kernel,processes,disk,diskio,net,netstat,nstat"
 
 
 def free_port():
@@ -110,6 +102,8 @@ def main():
     ap.add_argument("--interval", type=int, default=10, help="seconds between collections")
     ap.add_argument("--duration", type=int, default=300, help="measured seconds, after a warm-up of two intervals")
     ap.add_argument("--out", help="write the figures as JSON here")
+    ap.add_argument("--agent-inputs", default=ALL_INPUTS, help="comma-separated inputs of the agent (default: every host input)")
+    ap.add_argument("--exporter-flag", action="append", default=[], help="an extra flag for node_exporter, e.g. --collector.tcpstat (repeatable)")
     args = ap.parse_args()
     if not args.node_exporter:
         raise SystemExit("agent.py: prometheus-node-exporter not found (bash bench/peers/install.sh prometheus-node-exporter)")
@@ -124,13 +118,14 @@ def main():
         url = wait_for_line(server, r"weir server listening on (\S+)").group(1)
         config = f"{tmp}/agent.toml"
         with open(config, "w") as f:
-            f.write(AGENT_CONFIG.format(interval=args.interval, state=f"{tmp}/state", url=url))
+            inputs = "\n".join(f"[[inputs.{name}]]" for name in args.agent_inputs.split(",") if name)
+            f.write(AGENT_CONFIG.format(interval=args.interval, state=f"{tmp}/state", url=url, inputs=inputs))
         agent = subprocess.Popen([args.weir, "agent", "--config", config],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(agent)
         wait_for_line(agent, r"weir agent running")
         port = free_port()
-        exporter = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{port}"],
+        exporter = subprocess.Popen([args.node_exporter, f"--web.listen-address=127.0.0.1:{port}", *args.exporter_flag],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(exporter)
         scrape_url = f"http://127.0.0.1:{port}/metrics"
@@ -168,7 +163,8 @@ def main():
         sampler.stop.set()
         sampler.join()
         elapsed = time.time() - started
-        result = {"interval_s": args.interval, "duration_s": round(elapsed, 1), "collections": collections}
+        result = {"interval_s": args.interval, "duration_s": round(elapsed, 1), "collections": collections,
+                  "agent_inputs": args.agent_inputs.split(","), "exporter_flags": args.exporter_flag}
         for name, pid in pids.items():
             cpu = cpu_seconds(pid) - start_cpu[name]
             result[name] = {
@@ -185,7 +181,8 @@ def main():
             "rss_median": round(a["rss_kib_median"] / n["rss_kib_median"], 3) if n["rss_kib_median"] else None,
             "rss_peak": round(a["rss_kib_peak"] / n["rss_kib_peak"], 3) if n["rss_kib_peak"] else None,
         }
-        print(f"{collections} collections every {args.interval} s over {elapsed:.0f} s")
+        print(f"{collections} collections every {args.interval} s over {elapsed:.0f} s; agent inputs {args.agent_inputs}; "
+              f"node_exporter {' '.join(args.exporter_flag) or 'defaults'}")
         print(f"{'':16} {'CPU ms/collection':>18} {'RSS median KiB':>15} {'RSS peak KiB':>13}")
         for name in ("weir agent", "node_exporter"):
             r = result[name]

@@ -173,7 +173,8 @@ pub struct InputCommon {
     pub name_prefix: Option<String>,
     /// Appended to the measurement name.
     pub name_suffix: Option<String>,
-    /// Tags added to this input's metrics (they win over global tags).
+    /// Tags added to this input's metrics where the input did not set them
+    /// (they win over global tags).
     pub tags: BTreeMap<String, String>,
     /// Keep only fields whose key matches one of these globs.
     pub fieldpass: Vec<String>,
@@ -339,13 +340,61 @@ impl AgentConfig {
         let mut processors: Vec<PluginSpec<ProcessorCommon>> = split(raw.processors, "processors")?;
         // Stable: equal orders keep file order.
         processors.sort_by_key(|p| p.common.order);
-        Ok(AgentConfig {
+        let config = AgentConfig {
             agent: raw.agent,
             global_tags: raw.global_tags,
             inputs: split(raw.inputs, "inputs")?,
             processors,
             outputs: split(raw.outputs, "outputs")?,
-        })
+        };
+        config.check_durations(path)?;
+        Ok(config)
+    }
+
+    /// Intervals must be positive and every duration at most a year, so
+    /// that schedules neither spin nor overflow.
+    fn check_durations(&self, path: &Path) -> Result<(), ConfigError> {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let bad = |what: &str, d: Duration, positive: bool| {
+            (d > YEAR || (positive && d.is_zero())).then(|| {
+                let need = if positive { "more than 0 and " } else { "" };
+                format!(
+                    "{what} = \"{}\": must be {need}at most a year",
+                    humantime::format_duration(d)
+                )
+            })
+        };
+        let a = &self.agent;
+        let problems = [
+            bad("interval", a.interval, true),
+            bad("flush_interval", a.flush_interval, true),
+            bad("collection_jitter", a.collection_jitter, false),
+            bad("collection_offset", a.collection_offset, false),
+            bad("flush_jitter", a.flush_jitter, false),
+            bad("precision", a.precision, false),
+        ];
+        if let Some(message) = problems.into_iter().flatten().next() {
+            return Err(ConfigError::Toml {
+                path: path.to_owned(),
+                message: format!("[agent] {message}"),
+            });
+        }
+        for spec in &self.inputs {
+            if let Some(message) = spec.common.interval.and_then(|d| bad("interval", d, true)) {
+                return Err(spec.error(message));
+            }
+        }
+        for spec in &self.outputs {
+            let c = &spec.common;
+            let message = c
+                .flush_interval
+                .and_then(|d| bad("flush_interval", d, true))
+                .or_else(|| c.flush_jitter.and_then(|d| bad("flush_jitter", d, false)));
+            if let Some(message) = message {
+                return Err(spec.error(message));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,12 @@ use crate::input::Metric;
 use crate::processors::InputModifiers;
 use crate::router::{InputStats, Router};
 
+/// HTTP writes decoded and spooled at the same time; more wait their turn.
+const MAX_WRITES_IN_FLIGHT: usize = 4;
+
+/// How long in-flight HTTP writes get to finish once the agent stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `[[inputs.listener]]` options.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,6 +71,8 @@ struct ListenerState {
     modifiers: InputModifiers,
     router: Arc<Router>,
     stats: Arc<InputStats>,
+    /// Bodies being decoded and spooled at once.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl Listener {
@@ -101,6 +109,7 @@ impl Listener {
                 modifiers,
                 router,
                 stats,
+                in_flight: tokio::sync::Semaphore::new(MAX_WRITES_IN_FLIGHT),
             }),
         })
     }
@@ -131,14 +140,21 @@ impl Listener {
                 .layer(DefaultBodyLimit::max(limit))
                 .with_state(Arc::clone(&self.state));
             let mut stop = shutdown.clone();
+            let mut grace = shutdown.clone();
             tasks.spawn(async move {
-                let served = axum::serve(http, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!("listener: HTTP server failed: {e}");
+                let serve = axum::serve(http, app).with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                });
+                // A client stalled mid-body does not hold the agent up.
+                let deadline = async move {
+                    let _ = grace.wait_for(|s| *s).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                };
+                tokio::select! {
+                    served = serve => if let Err(e) = served {
+                        tracing::error!("listener: HTTP server failed: {e}");
+                    },
+                    () = deadline => tracing::warn!("listener: dropping writes still in flight"),
                 }
             });
         }
@@ -166,18 +182,20 @@ async fn serve_udp(socket: UdpSocket, state: Arc<ListenerState>) {
                 continue;
             }
         };
-        let (metrics, errors) = parse(&buf[..n], Precision::Nanoseconds);
-        if !errors.is_empty() {
-            state.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                "listener: udp datagram had bad lines: {}",
-                errors.join("; ")
-            );
-        }
+        let datagram = buf[..n].to_vec();
         let st = Arc::clone(&state);
-        let routed =
-            tokio::task::spawn_blocking(move || st.router.route(&st.modifiers, metrics, &st.stats))
-                .await;
+        let routed = tokio::task::spawn_blocking(move || {
+            let (metrics, errors) = parse(&datagram, Precision::Nanoseconds);
+            if !errors.is_empty() {
+                st.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    "listener: udp datagram had bad lines: {}",
+                    errors.join("; ")
+                );
+            }
+            st.router.route(&st.modifiers, metrics, &st.stats, false)
+        })
+        .await;
         if !matches!(routed, Ok(Ok(()))) {
             state.stats.errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!("listener: could not spool a udp datagram");
@@ -274,54 +292,44 @@ async fn write(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body = if gzip {
-        let limit = state.options.max_body_size;
-        let mut out = Vec::new();
-        let decoder = flate2::read::GzDecoder::new(&body[..]);
-        match decoder.take(limit + 1).read_to_end(&mut out) {
-            Ok(_) if out.len() as u64 > limit => {
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    v2,
-                    "the body is larger than max_body_size after gzip",
-                )
-            }
-            Ok(_) => Bytes::from(out),
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    v2,
-                    format!("the gzip body is invalid: {e}"),
-                )
-            }
-        }
-    } else {
-        body
+    // At most a few bodies are decoded at once: each may hold
+    // max_body_size of lines, several times that once parsed.
+    let Ok(_permit) = state.in_flight.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, v2, "the agent is stopping");
     };
-    let (metrics, errors) = parse(&body, precision);
-    if v2 && !errors.is_empty() {
-        // v2 semantics: a batch with a bad line is refused whole.
-        return error(
-            StatusCode::BAD_REQUEST,
-            v2,
-            format!("nothing was stored: {}", errors.join("; ")),
-        );
-    }
     let st = Arc::clone(&state);
-    let routed =
-        tokio::task::spawn_blocking(move || st.router.route(&st.modifiers, metrics, &st.stats))
-            .await;
-    match routed {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            state.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("listener: could not spool a write: {e}");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                v2,
-                format!("the agent could not spool the write: {e}"),
-            );
+    // Decompressing, parsing and spooling are CPU and disk work: off the
+    // runtime's thread, which also runs gathers and deliveries.
+    let done = tokio::task::spawn_blocking(move || -> Result<Vec<String>, Refusal> {
+        let body = if gzip {
+            gunzip(&body, st.options.max_body_size)?
+        } else {
+            body
+        };
+        let (metrics, errors) = parse(&body, precision);
+        if v2 && !errors.is_empty() {
+            // v2 semantics: a batch with a bad line is refused whole.
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("nothing was stored: {}", errors.join("; ")),
+            ));
         }
+        st.router
+            .route(&st.modifiers, metrics, &st.stats, false)
+            .map_err(|e| {
+                st.stats.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("listener: could not spool a write: {e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the agent could not spool the write: {e}"),
+                )
+            })?;
+        Ok(errors)
+    })
+    .await;
+    let errors = match done {
+        Ok(Ok(errors)) => errors,
+        Ok(Err((status, message))) => return error(status, v2, message),
         Err(e) => {
             state.stats.errors.fetch_add(1, Ordering::Relaxed);
             return error(
@@ -330,7 +338,7 @@ async fn write(
                 format!("the write failed: {e}"),
             );
         }
-    }
+    };
     if errors.is_empty() {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -346,6 +354,26 @@ async fn write(
             message.push_str(&format!("; and {more} more"));
         }
         error(StatusCode::BAD_REQUEST, false, message)
+    }
+}
+
+/// Why a write was refused: its status and message.
+type Refusal = (StatusCode, String);
+
+/// A gzip body, decompressed, at most `limit` bytes.
+fn gunzip(body: &[u8], limit: u64) -> Result<Bytes, Refusal> {
+    let mut out = Vec::new();
+    let decoder = flate2::read::GzDecoder::new(body);
+    match decoder.take(limit.saturating_add(1)).read_to_end(&mut out) {
+        Ok(_) if out.len() as u64 > limit => Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the body is larger than max_body_size after gzip".to_owned(),
+        )),
+        Ok(_) => Ok(Bytes::from(out)),
+        Err(e) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("the gzip body is invalid: {e}"),
+        )),
     }
 }
 

@@ -77,8 +77,10 @@ impl InputModifiers {
             let suffix = self.name_suffix.as_deref().unwrap_or("");
             m.measurement = Cow::Owned(format!("{prefix}{}{suffix}", m.measurement));
         }
+        // As in Telegraf, the input's table tags never override a tag the
+        // input itself set.
         for (k, v) in &self.tags {
-            set_tag(&mut m, k, v);
+            add_tag_if_missing(&mut m, k, v);
         }
         if !self.fieldpass.is_empty() {
             m.fields.retain(|(k, _)| self.fieldpass.matches(k));
@@ -93,16 +95,6 @@ impl InputModifiers {
             m.tags.retain(|(k, _)| !self.tagexclude.matches(k));
         }
         (!m.fields.is_empty()).then_some(m)
-    }
-}
-
-/// Sets tag `key` to `value`, replacing an existing value.
-fn set_tag(m: &mut Metric, key: &str, value: &str) {
-    match m.tags.iter_mut().find(|(k, _)| k == key) {
-        Some((_, v)) => *v = Cow::Owned(value.to_owned()),
-        None => m
-            .tags
-            .push((Cow::Owned(key.to_owned()), Cow::Owned(value.to_owned()))),
     }
 }
 
@@ -309,21 +301,22 @@ fn rename(m: &mut Metric, replaces: &[Replace]) {
 }
 
 /// The network of an address (`192.0.2.77` → `192.0.2.0` at /24;
-/// `[2001:db8::1]:443` → `2001:db8::` at /48; a port is dropped), or
-/// `None` when `value` is not an address.
+/// `[2001:db8::1]:443` → `2001:db8::` at /48; a port, an IPv6 zone and a
+/// prefix length are dropped), or `None` when `value` is not an address
+/// (a host name is left as it is).
 ///
 /// ```
 /// use agent::processors::mask_address;
 /// assert_eq!(mask_address("192.0.2.77", 24, 48).as_deref(), Some("192.0.2.0"));
 /// assert_eq!(mask_address("2001:db8:1:2::5", 24, 48).as_deref(), Some("2001:db8:1::"));
 /// assert_eq!(mask_address("198.51.100.9:5353", 24, 48).as_deref(), Some("198.51.100.0"));
+/// assert_eq!(mask_address("fe80::1:2%eth0", 24, 48).as_deref(), Some("fe80::"));
+/// assert_eq!(mask_address("[2001:db8::1%2]:443", 24, 48).as_deref(), Some("2001:db8::"));
+/// assert_eq!(mask_address("192.0.2.7/32", 24, 48).as_deref(), Some("192.0.2.0"));
 /// assert_eq!(mask_address("example.org", 24, 48), None);
 /// ```
 pub fn mask_address(value: &str, v4_prefix: u8, v6_prefix: u8) -> Option<String> {
-    let ip = value
-        .parse::<IpAddr>()
-        .or_else(|_| value.parse::<SocketAddr>().map(|s| s.ip()))
-        .ok()?;
+    let ip = parse_address(value)?;
     Some(match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
@@ -338,6 +331,19 @@ pub fn mask_address(value: &str, v4_prefix: u8, v6_prefix: u8) -> Option<String>
             Ipv6Addr::from(bits & mask).to_string()
         }
     })
+}
+
+/// An address in any of the forms tags carry it: bare, with a port, with
+/// an IPv6 zone (`%eth0`), or with a prefix length (`/32`).
+fn parse_address(value: &str) -> Option<IpAddr> {
+    if let Ok(ip) = value.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = value.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    let inner = value.strip_prefix('[').unwrap_or(value);
+    inner.split(['%', '/', ']']).next()?.parse().ok()
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use lineproto::FieldValue;
+
 use crate::input::Metric;
 use crate::processors::{Globs, InputModifiers, Pipeline};
 use crate::spool::{Spool, SpoolError};
@@ -74,16 +76,23 @@ impl Router {
     }
 
     /// Processes `metrics` of one input and appends them to every output's
-    /// spool. On error some spools may hold them and others not; the
-    /// caller reports the failure (the listener answers 500, so a client
-    /// resends; re-delivery is harmless as points are idempotent).
+    /// spool. `round` applies `[agent] precision` (periodic inputs; the
+    /// listener's clients chose their own precision). A spool that fails
+    /// does not keep the metrics from the others; the first failure is
+    /// returned, and the caller reports it (the listener answers 503, so a
+    /// client resends; re-delivery is harmless as points are idempotent).
     pub fn route(
         &self,
         modifiers: &InputModifiers,
         metrics: Vec<Metric>,
         stats: &InputStats,
+        round: bool,
     ) -> Result<(), SpoolError> {
-        let precision = i64::try_from(self.precision.as_nanos()).unwrap_or(0);
+        let precision = if round {
+            i64::try_from(self.precision.as_nanos()).unwrap_or(0)
+        } else {
+            0
+        };
         // One buffer per output only when the outputs filter differently.
         let mut encoded: Vec<Vec<u8>> = vec![Vec::new(); self.outputs.len()];
         let mut accepted = 0u64;
@@ -95,10 +104,16 @@ impl Router {
             if precision > 1 {
                 metric.timestamp = metric.timestamp.map(|t| round_to(t, precision));
             }
+            // As Telegraf: an empty tag or a NaN / infinite field is left
+            // out rather than costing the whole metric.
+            metric.tags.retain(|(k, v)| !k.is_empty() && !v.is_empty());
+            metric.fields.retain(|(k, v)| {
+                !k.is_empty() && !matches!(v, FieldValue::Float(f) if !f.is_finite())
+            });
             let mut line = Vec::new();
             if let Err(e) = metric.encode(&mut line) {
                 stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("dropping metric {}: {e}", metric.measurement);
+                tracing::warn!("dropping a {} metric: {e}", metric.measurement);
                 continue;
             }
             accepted += 1;
@@ -108,27 +123,39 @@ impl Router {
                 }
             }
         }
+        let mut first_error = None;
         for (slot, buf) in self.outputs.iter().zip(&encoded) {
             if buf.is_empty() {
                 continue;
             }
-            slot.spool.append(buf)?;
-            if slot.spool.stats().lines >= slot.batch_size as u64 {
-                slot.wake.notify_one();
+            match slot.spool.append(buf) {
+                Ok(()) => {
+                    if slot.spool.stats().lines >= slot.batch_size as u64 {
+                        slot.wake.notify_one();
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("output {}: could not spool metrics: {e}", slot.name);
+                    first_error.get_or_insert(e);
+                }
             }
         }
         stats.gathered.fetch_add(accepted, Ordering::Relaxed);
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 
-/// `t` rounded to the nearest multiple of `unit` (half away from zero).
+/// `t` rounded to the nearest multiple of `unit` (halves up); `t` itself
+/// where that would leave the range of timestamps.
 fn round_to(t: i64, unit: i64) -> i64 {
     let r = t.rem_euclid(unit);
-    if r * 2 >= unit {
-        t - r + unit
+    let Some(down) = t.checked_sub(r) else {
+        return t;
+    };
+    if r >= unit - r {
+        down.checked_add(unit).unwrap_or(t)
     } else {
-        t - r
+        down
     }
 }
 
@@ -141,5 +168,7 @@ mod tests {
         assert_eq!(round_to(1_499_999_999, 1_000_000_000), 1_000_000_000);
         assert_eq!(round_to(1_500_000_000, 1_000_000_000), 2_000_000_000);
         assert_eq!(round_to(-1, 1_000), 0);
+        assert_eq!(round_to(i64::MAX - 1, 1_000_000_000), i64::MAX - 1);
+        assert_eq!(round_to(i64::MIN + 2, 1_000_000_000), i64::MIN + 2);
     }
 }

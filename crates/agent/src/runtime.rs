@@ -2,8 +2,6 @@
 //! (rounded to the wall clock, as Telegraf does), the listener inputs, and
 //! one delivery task per output draining its spool.
 
-use std::fs::File;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,14 +26,6 @@ pub enum AgentError {
     /// The configuration is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The state directory could not be created or locked.
-    #[error("state directory {path}: {message}")]
-    StateDir {
-        /// The directory.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
     /// An output's spool could not be opened.
     #[error("spool of output {output}: {source}")]
     Spool {
@@ -83,8 +73,6 @@ pub struct Agent {
     listeners: Vec<(PluginSpec<InputCommon>, Arc<InputStats>)>,
     outputs: Vec<OutputTask>,
     router: Arc<Router>,
-    /// Held for the agent's life: two agents never share spools.
-    _lock: File,
 }
 
 /// The `host` tag's value: the configured name or this machine's.
@@ -118,8 +106,9 @@ fn spool_dir_name(spec: &PluginSpec<crate::config::OutputCommon>) -> String {
 }
 
 impl Agent {
-    /// Builds every plugin, checking the whole configuration, then locks
-    /// the state directory and opens the spools.
+    /// Builds every plugin, checking the whole configuration, then opens
+    /// (and locks) each output's spool under `state_dir/spool/`: two agents
+    /// never share a spool.
     pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
         let ctx = BuildContext {
             host: config.agent.host_paths(),
@@ -158,22 +147,18 @@ impl Agent {
             .into());
         }
         let state = &config.agent.state_dir;
-        let state_err = |message: String| AgentError::StateDir {
-            path: state.clone(),
-            message,
-        };
-        std::fs::create_dir_all(state).map_err(|e| state_err(e.to_string()))?;
-        let lock_path = state.join("agent.lock");
-        let lock = File::create(&lock_path).map_err(|e| state_err(e.to_string()))?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |_| {
-                state_err("another agent is using it; give each agent its own state_dir".to_owned())
-            },
-        )?;
         let mut slots = Vec::new();
         let mut tasks = Vec::new();
+        let mut names = std::collections::BTreeSet::new();
         for (spec, output) in built {
             let name = spool_dir_name(spec);
+            if !names.insert(name.clone()) {
+                return Err(spec
+                    .error(format!(
+                        "another output is also named {name:?}; give one an `alias`"
+                    ))
+                    .into());
+            }
             let limit = spec.common.spool_limit.unwrap_or(config.agent.spool_limit);
             let spool = Spool::open(&state.join("spool").join(&name), limit).map_err(|source| {
                 AgentError::Spool {
@@ -245,7 +230,6 @@ impl Agent {
             listeners,
             outputs: tasks,
             router,
-            _lock: lock,
         })
     }
 
@@ -312,6 +296,11 @@ struct Schedule {
 }
 
 impl Schedule {
+    /// The longest a tick can lie ahead of now while the clock is sane.
+    fn span(&self) -> i64 {
+        i64::try_from((self.interval + self.offset + self.jitter).as_nanos()).unwrap_or(i64::MAX)
+    }
+
     /// The first tick strictly after `now` (Unix ns).
     fn next_after(&self, now: i64) -> i64 {
         let interval = i64::try_from(self.interval.as_nanos())
@@ -319,7 +308,11 @@ impl Schedule {
             .max(1);
         let offset = i64::try_from(self.offset.as_nanos()).unwrap_or(0);
         if self.round {
-            ((now - offset).div_euclid(interval) + 1).saturating_mul(interval) + offset
+            now.saturating_sub(offset)
+                .div_euclid(interval)
+                .saturating_add(1)
+                .saturating_mul(interval)
+                .saturating_add(offset)
         } else {
             now.saturating_add(interval)
         }
@@ -334,7 +327,13 @@ async fn gather_loop(
 ) {
     let mut tick = schedule.next_after(now_ns());
     loop {
-        let wait = Duration::from_nanos(u64::try_from(tick - now_ns()).unwrap_or(0));
+        let now = now_ns();
+        // The wall clock stepped back (NTP at boot, a VM restored): start
+        // again from now rather than sleep until the old schedule.
+        if tick.saturating_sub(now) > schedule.span() {
+            tick = schedule.next_after(now);
+        }
+        let wait = Duration::from_nanos(u64::try_from(tick - now).unwrap_or(0));
         let jitter = if schedule.jitter.is_zero() {
             Duration::ZERO
         } else {
@@ -344,13 +343,22 @@ async fn gather_loop(
             () = tokio::time::sleep(wait + jitter) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
+        let r = Arc::clone(&router);
+        // Gathering and spooling are file work: one trip to a blocking
+        // thread for both.
         let gathered = tokio::task::spawn_blocking(move || {
             let mut acc = Accumulator::new(tick);
             let result = task.input.gather(&mut acc);
-            (task, acc, result)
-        })
-        .await;
-        let (returned, acc, result) = match gathered {
+            let routed = r.route(&task.modifiers, acc.into_metrics(), &task.stats, true);
+            (task, result, routed)
+        });
+        // An input stuck in the kernel (a hung NFS mount) does not hold up
+        // shutdown: its thread is left behind.
+        let joined = tokio::select! {
+            joined = gathered => joined,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let (returned, result, routed) = match joined {
             Ok(parts) => parts,
             Err(e) => {
                 tracing::error!("an input panicked and is stopped: {e}");
@@ -362,15 +370,9 @@ async fn gather_loop(
             task.stats.errors.fetch_add(1, Ordering::Relaxed);
             log_gather_error(&task.name, &e);
         }
-        let r = Arc::clone(&router);
-        let metrics = acc.into_metrics();
-        let modifiers = task.modifiers.clone();
-        let stats = Arc::clone(&task.stats);
-        let routed =
-            tokio::task::spawn_blocking(move || r.route(&modifiers, metrics, &stats)).await;
-        if !matches!(routed, Ok(Ok(()))) {
+        if let Err(e) = routed {
             task.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("{}: could not spool its metrics: {routed:?}", task.name);
+            tracing::error!("{}: could not spool all its metrics: {e}", task.name);
         }
         let now = now_ns();
         tick = schedule.next_after(tick);

@@ -51,29 +51,35 @@ pub(crate) fn run(args: AgentArgs) -> Result<()> {
     }
     let state_dir = config.agent.state_dir.clone();
     let agent = Agent::new(config)?;
-    tokio::runtime::Builder::new_current_thread()
+    // Gathers and spool I/O run on blocking threads: two are plenty, and
+    // kept alive across intervals rather than re-created every 10 s.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(8)
+        .max_blocking_threads(2)
+        .thread_keep_alive(Duration::from_secs(3600))
         .build()
-        .context("starting the agent runtime")?
-        .block_on(async {
-            let signal = server::shutdown_signal()?;
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                signal.await;
-                let _ = stop.send(true);
-            });
-            agent
-                .run(stopped, |addrs| {
-                    for addr in addrs {
-                        println!("weir agent listening on http://{addr}");
-                    }
-                    println!(
-                        "weir agent running; spools in {}",
-                        state_dir.join("spool").display()
-                    );
-                })
-                .await?;
-            Ok(())
-        })
+        .context("starting the agent runtime")?;
+    let result = runtime.block_on(async {
+        let signal = server::shutdown_signal()?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            signal.await;
+            let _ = stop.send(true);
+        });
+        agent
+            .run(stopped, |addrs| {
+                for addr in addrs {
+                    println!("weir agent listening on http://{addr}");
+                }
+                println!(
+                    "weir agent running; spools in {}",
+                    state_dir.join("spool").display()
+                );
+            })
+            .await?;
+        Ok(())
+    });
+    // A gather stuck in the kernel (a hung NFS mount) is not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

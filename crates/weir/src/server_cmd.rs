@@ -141,33 +141,40 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
                 dir.display()
             ),
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
         let mut agent_task = None;
         if !args.no_agent {
             let agent = local_agent(dir, &url)?;
-            let stopped = stopped.clone();
-            agent_task = Some(tokio::spawn(async move { agent.run(stopped, |_| {}).await }));
+            agent_task = Some(tokio::spawn(async move { agent.run(agent_stopped, |_| {}).await }));
             println!(
-                "agent: host measurements every 10 s into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} 'SELECT * FROM last_rows(''cpu'')'"
+                "agent: host measurements every 10 s into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} \"SELECT * FROM last_rows('cpu')\""
             );
         }
         println!("stop with Ctrl-C");
-        let mut server_stopped = stopped.clone();
-        tokio::spawn(async move {
+        let server_shutdown = async move {
             shutdown.await;
-            let _ = stop.send(true);
-        });
-        server
-            .run(async move {
-                let _ = server_stopped.wait_for(|s| *s).await;
-            })
-            .await?;
-        if let Some(task) = agent_task {
-            task.await.context("the local agent failed")??;
-        }
+            // The agent first, so that its last flush reaches a server that
+            // still serves.
+            let _ = stop_agent.send(true);
+            if let Some(task) = agent_task {
+                match tokio::time::timeout(AGENT_STOP_GRACE, task).await {
+                    Ok(Ok(Ok(()))) => {}
+                    Ok(Ok(Err(e))) => tracing::error!("the local agent failed: {e}"),
+                    Ok(Err(e)) => tracing::error!("the local agent failed: {e}"),
+                    Err(_) => tracing::warn!(
+                        "the local agent did not stop in time; its spool keeps what it had not sent"
+                    ),
+                }
+            }
+        };
+        server.run(server_shutdown).await?;
         Ok(())
     })
 }
+
+/// How long `weir up` waits for its agent's last flush before stopping the
+/// server.
+const AGENT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The database `weir up`'s local agent writes to.
 const UP_DATABASE: &str = "telemetry";

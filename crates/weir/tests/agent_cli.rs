@@ -39,6 +39,18 @@ fn configuration_errors_name_the_key_and_exit_1() {
             "unknown field `databse`",
         ),
         ("[[inputs.cpu]]\n", "no output is configured"),
+        (
+            "[agent]\ninterval = \"0s\"\n",
+            "interval = \"0s\": must be more than 0",
+        ),
+        (
+            "[[inputs.cpu]]\ninterval = \"0s\"\n[[outputs.stdout]]\n",
+            "inputs.cpu: interval",
+        ),
+        (
+            "[[inputs.cpu]]\n[[outputs.stdout]]\n[[outputs.stdout]]\nalias = \"stdout\"\n",
+            "also named \"stdout\"",
+        ),
         ("[[inputs.cpu]\n", "agent.toml"),
     ] {
         let config = write_config(tmp.path(), text);
@@ -61,7 +73,14 @@ fn the_sample_configuration_runs_as_is_in_test_mode() {
     assert!(out.status.success());
     let tmp = tempfile::tempdir().unwrap();
     let sample = String::from_utf8(out.stdout).unwrap();
-    let sample = sample.replace("# location = \"lab\"", "location = \"lab\"");
+    let state = tmp.path().join("state");
+    let sample = sample
+        .replace("# location = \"lab\"", "location = \"lab\"")
+        .replace(
+            "state_dir = \"./weir-agent\"",
+            &format!("state_dir = \"{}\"", state.display()),
+        );
+    assert!(sample.contains(&state.display().to_string()));
     let config = write_config(tmp.path(), &sample);
     let out = run(&["agent", "--config", &config, "--test"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -99,7 +118,7 @@ fn the_sample_configuration_runs_as_is_in_test_mode() {
         .iter()
         .all(|l| l.tag("location") == Some("lab") && l.tag("host").is_some()));
     // --test touches no spool.
-    assert!(!tmp.path().join("weir-agent").exists());
+    assert!(!state.exists());
 }
 
 #[test]
@@ -189,7 +208,8 @@ source = "listener"
             None,
             serde_json::json!({"db": "apps", "sql": "SELECT max(gathered) AS g FROM weir_agent WHERE input = 'listener'"}),
         );
-        status == 200 && String::from_utf8_lossy(&body).contains("\"g\":4")
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&body).unwrap_or_default();
+        status == 200 && rows.first().and_then(|r| r["g"].as_i64()) == Some(4)
     });
     agent.stop();
     weir.stop();

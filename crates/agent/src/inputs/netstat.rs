@@ -64,13 +64,48 @@ const TCP_STATES: [&str; 12] = [
     "tcp_closing",
 ];
 
-/// Reads a socket table; `None` when the file does not exist.
+/// An upper bound on the length of one entry of `/proc/net/{tcp,tcp6,udp,udp6}`
+/// (IPv4 entries are padded to 150 bytes, IPv6 ones are about 170).
+const MAX_ENTRY_BYTES: usize = 256;
+
+/// The smallest page size Linux uses: a `read` shorter than a page minus an
+/// entry is the last on any machine (on larger pages some last reads are
+/// merely not recognised as such and cost one more `read`).
+const SMALLEST_PAGE: usize = 4096;
+
+/// Reads a socket table with as few `read` calls as the kernel allows;
+/// `None` when the file does not exist.
+///
+/// Each `read` of these files makes the kernel walk its whole TCP
+/// established hash table (262 144 buckets on a 24 GiB machine: about
+/// 2.5 ms), and so does the last one that only finds the end. The kernel
+/// answers a `read` with at most one page of whole entries and stops short
+/// of a full page only at the end of the table, so a `read` that left room
+/// for another entry was the last and the `read` that would return 0 is
+/// skipped: half the cost of `read_to_string`. (A regular file, as in
+/// fixture trees, returns everything up to the buffer's size at once.)
 fn read_table(path: &Path) -> Result<Option<String>, InputError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(InputError::io(path, e)),
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InputError::io(path, e)),
+    };
+    let mut buf = vec![0u8; 256 << 10];
+    let mut text = Vec::new();
+    loop {
+        let n = match std::io::Read::read(&mut file, &mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(InputError::io(path, e)),
+        };
+        text.extend_from_slice(&buf[..n]);
+        if n == 0 || n + MAX_ENTRY_BYTES <= SMALLEST_PAGE {
+            break;
+        }
     }
+    String::from_utf8(text)
+        .map(Some)
+        .map_err(|_| InputError::Other(format!("{}: not UTF-8", path.display())))
 }
 
 /// The state numbers of a socket table's entries (after the header line).

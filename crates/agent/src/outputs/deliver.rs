@@ -124,7 +124,13 @@ pub async fn deliver(
                 continue;
             }
         }
-        pending_retry = match l.flush().await {
+        // A long drain (after an outage) gives way to shutdown, which then
+        // makes its own flush of bounded length.
+        let flushed = tokio::select! {
+            flushed = l.flush() => flushed,
+            _ = shutdown.wait_for(|s| *s) => break,
+        };
+        pending_retry = match flushed {
             Ok(()) => None,
             Err(Stop::Retry(d)) => Some(d),
             Err(Stop::Spool) => None,
