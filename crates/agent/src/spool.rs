@@ -37,7 +37,8 @@
 //! # Bounded
 //!
 //! The spool holds at most `limit_bytes` (or one segment's worth of
-//! records if the limit is smaller than that). When an append would exceed it, the oldest
+//! records if the limit is smaller than that; [`Spool::open`] makes
+//! segments an eighth of the limit, 64 KiB to 4 MiB). When an append would exceed it, the oldest
 //! segments are deleted — acknowledged or not — and their unsent lines are
 //! counted in [`SpoolStats::dropped`] and logged.
 //!
@@ -176,9 +177,13 @@ struct Inner {
 
 impl Spool {
     /// Opens (creating if needed) the spool in `dir`, holding at most
-    /// `limit_bytes`, with segments of [`DEFAULT_SEGMENT_BYTES`].
+    /// `limit_bytes`, with segments of an eighth of the limit, between
+    /// 64 KiB and [`DEFAULT_SEGMENT_BYTES`].
     pub fn open(dir: &Path, limit_bytes: u64) -> Result<Spool, SpoolError> {
-        Self::open_with_segment_size(dir, limit_bytes, DEFAULT_SEGMENT_BYTES)
+        // The limit drops whole segments: at least eight per limit, so that
+        // a full spool loses its oldest eighth, not most of itself.
+        let segment = (limit_bytes / 8).clamp(64 << 10, DEFAULT_SEGMENT_BYTES);
+        Self::open_with_segment_size(dir, limit_bytes, segment)
     }
 
     /// [`Spool::open`] with segments rolled at `segment_bytes` (at least

@@ -288,6 +288,13 @@ async fn status_codes_map_to_retry_rejected_and_too_large() {
                 body: "{\"error\":\"partial write: 1 of 2 lines rejected\"}".into(),
             },
             5 => reply(401),
+            6 => reply(408),
+            7 => Reply {
+                status: 302,
+                headers: vec![("Location", "/elsewhere".into())],
+                body: String::new(),
+            },
+            8 => reply(404),
             _ => reply(500),
         }
     }))
@@ -314,6 +321,23 @@ async fn status_codes_map_to_retry_rejected_and_too_large() {
     );
     let e = out.write(BATCH, 2).await.unwrap_err();
     assert!(matches!(&e, outputs::OutputError::Retry { .. }), "{e:?}");
+    // 408: the same batch later.
+    let e = out.write(BATCH, 2).await.unwrap_err();
+    assert!(matches!(&e, outputs::OutputError::Retry { .. }), "{e:?}");
+    // A redirect is not followed (it would become a GET without the data):
+    // the batch is kept. The next request is the same POST, not a GET of
+    // /elsewhere.
+    let e = out.write(BATCH, 2).await.unwrap_err();
+    assert!(matches!(&e, outputs::OutputError::Retry { .. }), "{e:?}");
+    let e = out.write(BATCH, 2).await.unwrap_err();
+    assert!(matches!(&e, outputs::OutputError::Retry { .. }), "{e:?}");
+    let seen = writes(&_seen);
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.method == "POST" && r.target.starts_with("/write")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]

@@ -90,7 +90,7 @@ fn read_table(path: &Path) -> Result<Option<String>, InputError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(InputError::io(path, e)),
     };
-    let mut buf = vec![0u8; 256 << 10];
+    let mut buf = vec![0u8; 32 << 10];
     let mut text = Vec::new();
     loop {
         let n = match std::io::Read::read(&mut file, &mut buf) {

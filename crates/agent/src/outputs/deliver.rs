@@ -124,19 +124,13 @@ pub async fn deliver(
                 continue;
             }
         }
-        // A long drain (after an outage) gives way to shutdown, which then
-        // makes its own flush of bounded length.
-        let flushed = tokio::select! {
-            flushed = l.flush() => flushed,
-            _ = shutdown.wait_for(|s| *s) => break,
-        };
-        pending_retry = match flushed {
+        pending_retry = match l.flush(Some(&shutdown)).await {
             Ok(()) => None,
             Err(Stop::Retry(d)) => Some(d),
             Err(Stop::Spool) => None,
         };
     }
-    match tokio::time::timeout(SHUTDOWN_FLUSH_TIMEOUT, l.flush()).await {
+    match tokio::time::timeout(SHUTDOWN_FLUSH_TIMEOUT, l.flush(None)).await {
         Ok(Ok(())) => tracing::debug!(output = %l.name, "flushed on shutdown"),
         Ok(Err(_)) | Err(_) => {
             let left = l.spool.stats().lines;
@@ -185,9 +179,15 @@ impl Loop {
     }
 
     /// Sends batches until the spool is empty or one fails.
-    async fn flush(&mut self) -> Result<(), Stop> {
+    /// Sends batches until the spool is empty or a batch fails. With
+    /// `stop`, a long drain (after an outage) gives way to shutdown between
+    /// batches, never between a write and its acknowledgement.
+    async fn flush(&mut self, stop: Option<&watch::Receiver<bool>>) -> Result<(), Stop> {
         let mut batch_size = self.settings.batch_size.max(1);
         let result = loop {
+            if stop.is_some_and(|s| *s.borrow()) {
+                break Ok(());
+            }
             self.count_spool_drops();
             let batch = match blocking(&self.spool, move |s| s.peek(batch_size)).await {
                 Ok(b) => b,
@@ -211,8 +211,9 @@ impl Loop {
                 Err(OutputError::Retry { reason, after }) => {
                     self.stats.errors.fetch_add(1, Ordering::Relaxed);
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    // `Retry-After: 0` does not make a busy loop.
                     let wait = match after {
-                        Some(a) => a.min(RETRY_AFTER_MAX),
+                        Some(a) => a.clamp(BACKOFF_START, RETRY_AFTER_MAX),
                         None => self.backoff,
                     };
                     self.backoff = (self.backoff * 2).min(BACKOFF_MAX);

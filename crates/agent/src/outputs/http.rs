@@ -47,6 +47,7 @@ pub(crate) fn client(
             o.timeout
         })
         .user_agent(o.user_agent)
+        .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .danger_accept_invalid_certs(o.insecure_skip_verify);
     if let Some(proxy) = o.http_proxy.filter(|p| !p.is_empty()) {
@@ -160,7 +161,22 @@ pub(crate) async fn send(
         StatusCode::PAYLOAD_TOO_LARGE => OutputError::TooLarge,
         StatusCode::TOO_MANY_REQUESTS => OutputError::Retry { reason, after },
         s if s.is_server_error() => OutputError::Retry { reason, after },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+        // The request may succeed as it is later (408, 421, 425), or once
+        // a redirect or proxy is fixed (3xx: redirects are not followed,
+        // as following one would turn the POST into a GET without the data).
+        StatusCode::REQUEST_TIMEOUT | StatusCode::MISDIRECTED_REQUEST | StatusCode::TOO_EARLY => {
+            OutputError::Retry { reason, after }
+        }
+        s if s.is_redirection() => {
+            tracing::error!(
+                output = label,
+                "{reason}: redirected; set the URL it points to. The data is kept and retried"
+            );
+            OutputError::Retry { reason, after }
+        }
+        StatusCode::UNAUTHORIZED
+        | StatusCode::FORBIDDEN
+        | StatusCode::PROXY_AUTHENTICATION_REQUIRED => {
             tracing::error!(
                 output = label,
                 "{reason}: not authorized; the data is kept and retried until the token or grant is fixed"

@@ -16,8 +16,10 @@
 //! |---|---|---|
 //! | 2xx | — | acknowledged |
 //! | 413 | `TooLarge` | resent in halves; one line still too large is dropped |
-//! | 429, 5xx, network errors, timeouts | `Retry` | the same batch again, after `Retry-After` or a back-off of 1 s doubling to 60 s |
-//! | 401, 403 | `Retry` (logged as an error) | kept: a fixed token or grant delivers it |
+//! | 429, 5xx, network errors, timeouts | `Retry` | the same batch again, after `Retry-After` (at least 1 s) or a back-off of 1 s doubling to 60 s |
+//! | 408, 421, 425 | `Retry` | the same batch again |
+//! | 3xx | `Retry` (logged as an error) | redirects are not followed (the POST would become a GET without its data): set the URL it names |
+//! | 401, 403, 407 | `Retry` (logged as an error) | kept: a fixed token or grant delivers it |
 //! | 404 `database not found` | `Retry` | the database is created (unless `skip_database_creation`) and the batch resent |
 //! | other 404 | `Retry` (logged as an error) | a wrong URL path is a configuration error: the data is kept |
 //! | 400 and other 4xx | `Rejected` | dropped, logged with the output's name, the number of lines and the server's message, counted |
