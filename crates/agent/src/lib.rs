@@ -7,7 +7,7 @@
 //! [`listener`] takes line protocol from local applications; [`processors`]
 //! add global tags and the `host` tag, rename, drop and mask; the
 //! [`router`] writes each metric once into the disk [`spool`] of every
-//! output, from which a delivery loop ([`outputs::deliver`]) sends batches
+//! output, from which a delivery loop ([`outputs::deliver()`]) sends batches
 //! in order and acknowledges them only once the destination has them.
 //! [`runtime::Agent`] ties it together.
 
