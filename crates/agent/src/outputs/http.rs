@@ -19,6 +19,9 @@ pub(crate) fn default_user_agent() -> String {
 /// Client options the HTTP outputs share.
 #[derive(Debug)]
 pub(crate) struct ClientOptions<'a> {
+    /// The URLs the client will be used for: without an `https` one the
+    /// built-in root certificates are not loaded (less memory per agent).
+    pub(crate) urls: &'a [String],
     pub(crate) timeout: Duration,
     pub(crate) user_agent: &'a str,
     pub(crate) http_headers: &'a BTreeMap<String, String>,
@@ -50,6 +53,9 @@ pub(crate) fn client(
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .danger_accept_invalid_certs(o.insecure_skip_verify);
+    if !o.urls.iter().any(|u| u.starts_with("https:")) {
+        builder = builder.tls_built_in_root_certs(false);
+    }
     if let Some(proxy) = o.http_proxy.filter(|p| !p.is_empty()) {
         let proxy = reqwest::Proxy::all(proxy)
             .map_err(|e| spec.error(format!("http_proxy {proxy:?}: {e}")))?;

@@ -153,6 +153,7 @@ impl InfluxOutput {
         let client = http::client(
             spec,
             &ClientOptions {
+                urls: &urls,
                 timeout: o.timeout,
                 user_agent: &user_agent,
                 http_headers: &o.http_headers,

@@ -78,6 +78,7 @@ impl InfluxV2Output {
         let client = http::client(
             spec,
             &ClientOptions {
+                urls: &urls,
                 timeout: o.timeout,
                 user_agent: &user_agent,
                 http_headers: &o.http_headers,
