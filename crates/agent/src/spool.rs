@@ -624,7 +624,18 @@ impl Inner {
             }
             if offset < seg.bytes {
                 let (seq, path, limit) = (seg.seq, seg.path.clone(), seg.bytes);
-                let file = File::open(&path).map_err(io_err(&path))?;
+                let file = match File::open(&path) {
+                    Ok(file) => file,
+                    // Deleted under us (a cleaner, an operator): its lines
+                    // are gone; count them and go on with the next segment
+                    // rather than stop delivering.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        self.lose(si);
+                        i = Some(si + 1).filter(|&n| n < self.segments.len());
+                        continue;
+                    }
+                    Err(e) => return Err(io_err(&path)(e)),
+                };
                 let mut reader = BufReader::new(file);
                 reader
                     .seek(SeekFrom::Start(offset))
@@ -638,6 +649,12 @@ impl Inner {
                             }
                             ends.push((seq, offset));
                         }
+                        // Shorter than we wrote it (truncated under us):
+                        // as good as a torn tail.
+                        Err(RecordError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            self.cut(si, offset, "the file ends early")?;
+                            break;
+                        }
                         Err(RecordError::Io(e)) => return Err(io_err(&path)(e)),
                         Err(RecordError::Corrupt(why)) => {
                             self.cut(si, offset, &why)?;
@@ -649,6 +666,26 @@ impl Inner {
             i = Some(si + 1).filter(|&n| n < self.segments.len());
         }
         Ok((bytes, ends))
+    }
+
+    /// Segment `si`'s file has disappeared: count its unread lines as
+    /// dropped and forget its contents (appends to the newest segment go
+    /// on through the open descriptor until it rolls).
+    fn lose(&mut self, si: usize) {
+        let Some(seg) = self.segments.get_mut(si) else {
+            return;
+        };
+        let lost = seg.lines;
+        tracing::warn!(
+            file = %seg.path.display(),
+            "spool: segment file missing; {lost} lines lost"
+        );
+        seg.bytes = 0;
+        seg.lines = 0;
+        self.dropped += lost;
+        for later in self.segments.iter_mut().skip(si + 1) {
+            later.first_index -= lost;
+        }
     }
 
     /// A corrupt record was found at `offset` of segment `si` while

@@ -177,6 +177,33 @@ fn a_bad_checksum_cuts_the_segment_there() {
 }
 
 #[test]
+fn a_segment_deleted_or_truncated_under_an_open_spool_is_counted_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open_with_segment_size(dir.path(), 1 << 20, 100).unwrap();
+    spool.append(&lines(0..20)).unwrap();
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 4, "{segs:?}");
+    let per_segment = 100 / (8 + line(0).len());
+    // Someone deletes the oldest segment and cuts the second short.
+    std::fs::remove_file(&segs[0]).unwrap();
+    let second = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segs[1])
+        .unwrap();
+    second.set_len(10).unwrap();
+    // Delivery goes on with what is left, in order, and the loss is counted.
+    let got = drain(&spool);
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        String::from_utf8(lines(2 * per_segment..20)).unwrap()
+    );
+    assert_eq!(spool.stats().dropped, 2 * per_segment as u64);
+    // And later appends still arrive.
+    spool.append(&lines(20..22)).unwrap();
+    assert_eq!(drain(&spool), lines(20..22));
+}
+
+#[test]
 fn corruption_in_an_older_segment_skips_its_rest_only() {
     let dir = tempfile::tempdir().unwrap();
     {
