@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lineproto::{ParseOptions, Precision};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
@@ -386,9 +387,5 @@ fn authorized(headers: &HeaderMap, query: &[(String, String)], expected: &str) -
                 .or_else(|| v.strip_prefix("Bearer "))
         })
         .or_else(|| param(query, "p"));
-    given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
 }

@@ -93,7 +93,7 @@ impl Router {
         } else {
             0
         };
-        // One buffer per output only when the outputs filter differently.
+        // One buffer per output: outputs may filter differently.
         let mut encoded: Vec<Vec<u8>> = vec![Vec::new(); self.outputs.len()];
         let mut accepted = 0u64;
         for metric in metrics {

@@ -696,6 +696,11 @@ async fn file_rotates_by_size_and_keeps_max_archives() {
         let size = std::fs::metadata(dir.path().join(n)).unwrap().len();
         assert!(size <= (BATCH.len() * 2) as u64, "{n}: {size}");
     }
+    // Archives are named by their UTC date and Unix time.
+    let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    for n in names.iter().filter(|n| *n != "metrics.out") {
+        assert!(n.starts_with(&format!("metrics.{}-", &today[..10])), "{n}");
+    }
     // The current file holds the last batch.
     assert_eq!(std::fs::read(&path).unwrap(), BATCH);
 }

@@ -249,15 +249,7 @@ fn weir_up_runs_a_local_agent_with_its_own_write_token() {
         &["up", "--listen", "127.0.0.1:0", "--data-dir", d],
         "weir is up: ",
     );
-    let admin = up
-        .next_line()
-        .unwrap()
-        .strip_prefix("admin token: ")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let admin = common::admin_token_in(&up.next_line().unwrap()).unwrap();
     // The host's memory within two collections (10 s each) and a flush.
     eventually_within(
         "host measurements in telemetry",

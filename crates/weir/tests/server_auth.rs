@@ -339,13 +339,7 @@ fn weir_up_prints_the_url_and_a_working_token() {
         "weir is up: ",
     );
     let token_line = weir.next_line().unwrap();
-    let token = token_line
-        .strip_prefix("admin token: ")
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = common::admin_token_in(&token_line).unwrap();
     assert_eq!(
         write_v1(&weir.url, Some(&token), "db=net", "ping rtt=1 1").0,
         204

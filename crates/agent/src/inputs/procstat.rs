@@ -581,9 +581,13 @@ impl Procstat {
             }
         }
 
+        // A value goes in as a tag (`tag_with`) or a field, prefixed unless
+        // it is `pid`, which Telegraf never prefixes.
         let mut field_or_tag = |tag: bool, k: &str, v: FieldValue<'static>, text: String| {
             if tag {
                 tags.push((k.to_owned(), text));
+            } else if k == "pid" {
+                fields.push((k.to_owned(), v));
             } else {
                 fields.push((format!("{p}{k}"), v));
             }
@@ -594,19 +598,12 @@ impl Procstat {
             FieldValue::String(cmdline.clone().into()),
             cmdline,
         );
-        if self.tagging.pid {
-            tags.push(("pid".into(), pid.to_string()));
-        } else {
-            // Telegraf never prefixes `pid`.
-            fields.push(("pid".into(), FieldValue::Integer(i64::from(pid))));
-        }
-        let mut field_or_tag = |tag: bool, k: &str, v: FieldValue<'static>, text: String| {
-            if tag {
-                tags.push((k.to_owned(), text));
-            } else {
-                fields.push((format!("{p}{k}"), v));
-            }
-        };
+        field_or_tag(
+            self.tagging.pid,
+            "pid",
+            FieldValue::Integer(i64::from(pid)),
+            pid.to_string(),
+        );
         field_or_tag(
             self.tagging.ppid,
             "ppid",

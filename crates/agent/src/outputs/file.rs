@@ -174,11 +174,12 @@ impl RotatingFile {
     fn rotate(&mut self) -> std::io::Result<()> {
         self.file.flush()?;
         let (stem, ext) = stem_ext(&self.path);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let (y, m, d) = civil(now.div_euclid(86_400));
-        let base = format!("{stem}.{y:04}-{m:02}-{d:02}-{now}");
+        let wall = SystemTime::now();
+        let now = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        // `YYYY-MM-DD` of the UTC date.
+        let stamp = humantime::format_rfc3339_seconds(wall).to_string();
+        let date = stamp.get(..10).unwrap_or(&stamp);
+        let base = format!("{stem}.{date}-{now}");
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let mut archive = dir.join(format!("{base}{ext}"));
         let mut n = 1;
@@ -237,28 +238,4 @@ fn stem_ext(path: &Path) -> (String, String) {
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
     (stem, ext)
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_dates() {
-        assert_eq!(super::civil(0), (1970, 1, 1));
-        assert_eq!(super::civil(19_723), (2024, 1, 1));
-        assert_eq!(super::civil(19_782), (2024, 2, 29));
-    }
 }

@@ -23,7 +23,8 @@ pub(crate) struct ClientOptions<'a> {
     /// built-in root certificates are not loaded (less memory per agent).
     pub(crate) urls: &'a [String],
     pub(crate) timeout: Duration,
-    pub(crate) user_agent: &'a str,
+    /// `None`: [`default_user_agent`].
+    pub(crate) user_agent: Option<&'a str>,
     pub(crate) http_headers: &'a BTreeMap<String, String>,
     pub(crate) http_proxy: Option<&'a str>,
     pub(crate) tls_ca: Option<&'a str>,
@@ -49,7 +50,7 @@ pub(crate) fn client(
         } else {
             o.timeout
         })
-        .user_agent(o.user_agent)
+        .user_agent(o.user_agent.map_or_else(default_user_agent, str::to_owned))
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .danger_accept_invalid_certs(o.insecure_skip_verify);

@@ -71,16 +71,12 @@ impl InfluxV2Output {
         } else {
             Some(token_header(spec, &o.token)?)
         };
-        let user_agent = o
-            .user_agent
-            .clone()
-            .unwrap_or_else(http::default_user_agent);
         let client = http::client(
             spec,
             &ClientOptions {
                 urls: &urls,
                 timeout: o.timeout,
-                user_agent: &user_agent,
+                user_agent: o.user_agent.as_deref(),
                 http_headers: &o.http_headers,
                 http_proxy: o.http_proxy.as_deref(),
                 tls_ca: o.tls_ca.as_deref(),

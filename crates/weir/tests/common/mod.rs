@@ -105,12 +105,7 @@ pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
             }
         }
     };
-    let admin = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("admin token: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .filter(|t| t.starts_with("weir_"))
-        .map(str::to_owned);
+    let admin = lines.iter().find_map(|l| admin_token_in(l));
     Weir {
         child,
         url,
@@ -119,6 +114,15 @@ pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
         stdout: rx,
         stderr,
     }
+}
+
+/// The token of an `admin token: weir_… (…)` line.
+pub(crate) fn admin_token_in(line: &str) -> Option<String> {
+    line.strip_prefix("admin token: ")?
+        .split_whitespace()
+        .next()
+        .filter(|t| t.starts_with("weir_"))
+        .map(str::to_owned)
 }
 
 impl Weir {
