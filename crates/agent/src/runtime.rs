@@ -110,6 +110,16 @@ impl Agent {
     /// (and locks) each output's spool under `state_dir/spool/`: two agents
     /// never share a spool.
     pub fn new(config: AgentConfig) -> Result<Agent, AgentError> {
+        Agent::with_inputs(config, Vec::new())
+    }
+
+    /// [`Agent::new`] plus inputs built by the embedder, each with its
+    /// instance name, gathered every `[agent] interval` like the rest (how
+    /// `weir ratemon --server` keeps a handle on its monitor).
+    pub fn with_inputs(
+        config: AgentConfig,
+        extra: Vec<(String, Box<dyn crate::input::Input>)>,
+    ) -> Result<Agent, AgentError> {
         let ctx = BuildContext {
             host: config.agent.host_paths(),
         };
@@ -130,6 +140,15 @@ impl Agent {
                 modifiers: InputModifiers::new(spec)?,
                 interval: spec.common.interval.unwrap_or(config.agent.interval),
                 stats,
+            });
+        }
+        for (name, input) in extra {
+            inputs.push(InputTask {
+                name,
+                input,
+                modifiers: InputModifiers::default(),
+                interval: config.agent.interval,
+                stats: Arc::new(InputStats::default()),
             });
         }
         let host = hostname(&config);

@@ -3,6 +3,7 @@
 
 mod agent_cmd;
 mod query_cmd;
+mod ratemon_cmd;
 mod server_cmd;
 mod token_cmd;
 
@@ -34,8 +35,8 @@ enum Command {
     Server(server_cmd::ServerArgs),
     /// Collect host and network measurements and deliver them, spooled on disk.
     Agent(agent_cmd::AgentArgs),
-    /// Monitor an interface's rate and the risk of overload (planned).
-    Ratemon(Planned),
+    /// Monitor an interface's rate and the risk of overload; `ratemon ctl` controls it.
+    Ratemon(ratemon_cmd::RatemonArgs),
     /// Measure downloads and echo round trips, OnionPerf style (planned).
     Probe(Planned),
     /// Serve the targets that `weir probe` measures (planned).
@@ -86,8 +87,8 @@ const EXIT_NOT_IMPLEMENTED: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let name = cli.command.name();
-    // The agent sets its level from its configuration file.
-    if !matches!(cli.command, Command::Agent(_)) {
+    // The agent sets its level from its configuration file, ratemon from -l.
+    if !matches!(cli.command, Command::Agent(_) | Command::Ratemon(_)) {
         init_logging("warn");
     }
     let result = match cli.command {
@@ -96,6 +97,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token_cmd::run(args),
         Command::Up(args) => server_cmd::up(args),
         Command::Agent(args) => agent_cmd::run(args),
+        Command::Ratemon(args) => ratemon_cmd::run(args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");

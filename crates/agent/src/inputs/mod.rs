@@ -19,6 +19,7 @@ pub mod netstat;
 pub mod nstat;
 pub mod processes;
 pub mod procstat;
+pub mod ratemon;
 pub mod swap;
 pub mod system;
 
@@ -42,6 +43,7 @@ pub const NAMES: &[&str] = &[
     "nstat",
     "processes",
     "procstat",
+    "ratemon",
     "swap",
     "system",
 ];
@@ -63,6 +65,7 @@ pub fn build(
         "nstat" => nstat::build(spec, ctx),
         "processes" => processes::build(spec, ctx),
         "procstat" => procstat::build(spec, ctx),
+        "ratemon" => ratemon::build(spec, ctx),
         "swap" => swap::build(spec, ctx),
         "system" => system::build(spec, ctx),
         other => Err(spec.error(format!(
