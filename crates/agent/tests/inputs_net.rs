@@ -582,3 +582,57 @@ fn unknown_option_is_an_error_naming_the_key() {
         assert!(err.contains(&format!("inputs.{name}")), "{name}: {err}");
     }
 }
+
+#[test]
+fn ratemon_hands_over_each_record_with_its_own_time() {
+    let mut input = input(
+        Path::new("/"),
+        "[[inputs.ratemon]]\ninterface = \"lo\"\nsample_rate = 500\nestimation_interval = 0.1\nmeter_interval = 0.1\nlink_speed = 1000",
+    );
+    std::thread::sleep(Duration::from_millis(450));
+    let metrics = gather(input.as_mut());
+    assert!(
+        metrics.len() >= 2,
+        "{} records in 450 ms at 100 ms",
+        metrics.len()
+    );
+    let m = &metrics[0];
+    assert_eq!(m.measurement, "ratemon");
+    assert_eq!(m.tag("interface"), Some("lo"));
+    assert_ne!(m.timestamp, Some(TS), "a record keeps the time it was made");
+    assert_eq!(m.field("linerate"), Some(&FieldValue::Float(125e6)));
+    assert!(matches!(m.field("alarm_tx"), Some(FieldValue::Boolean(_))));
+    assert!(matches!(m.field("samples"), Some(FieldValue::Integer(n)) if *n > 0));
+    assert!(matches!(
+        m.field("overload_risk_rx"),
+        Some(FieldValue::Float(_))
+    ));
+    // The next gather has only what came since.
+    let again = gather(input.as_mut());
+    assert!(again.len() <= 1, "{} records again", again.len());
+}
+
+#[test]
+fn ratemon_without_a_line_rate_leaves_risk_out() {
+    let mut input = input(
+        Path::new("/"),
+        "[[inputs.ratemon]]\ninterface = \"lo\"\nsample_rate = 200\nestimation_interval = 0.1\nmeter_interval = 0.1",
+    );
+    std::thread::sleep(Duration::from_millis(250));
+    let metrics = gather(input.as_mut());
+    let m = metrics.first().expect("a record");
+    assert!(m.field("linerate").is_none() && m.field("overload_risk_tx").is_none());
+    assert!(m.field("alarm_rx").is_none() && m.field("tx").is_some());
+}
+
+#[test]
+fn ratemon_refuses_bad_tables_by_name() {
+    let err = build_err("[[inputs.ratemon]]\ninterface = \"lo\"\nbogus = 1");
+    assert!(err.contains("bogus"), "{err}");
+    let err = build_err("[[inputs.ratemon]]\ninterface = \"nosuch0\"");
+    assert!(err.contains("no interface named `nosuch0`"), "{err}");
+    let err = build_err("[[inputs.ratemon]]\ninterface = \"lo\"\ncutoff = 0");
+    assert!(err.contains("cutoff"), "{err}");
+    let err = build_err("[[inputs.ratemon]]\ninterface = \"lo\"\ncounters = \"proc\"");
+    assert!(err.contains("counters") || err.contains("proc"), "{err}");
+}

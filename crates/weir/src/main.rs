@@ -36,7 +36,7 @@ enum Command {
     /// Collect host and network measurements and deliver them, spooled on disk.
     Agent(agent_cmd::AgentArgs),
     /// Monitor an interface's rate and the risk of overload; `ratemon ctl` controls it.
-    Ratemon(ratemon_cmd::RatemonArgs),
+    Ratemon(Box<ratemon_cmd::RatemonArgs>),
     /// Measure downloads and echo round trips, OnionPerf style (planned).
     Probe(Planned),
     /// Serve the targets that `weir probe` measures (planned).
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token_cmd::run(args),
         Command::Up(args) => server_cmd::up(args),
         Command::Agent(args) => agent_cmd::run(args),
-        Command::Ratemon(args) => ratemon_cmd::run(args),
+        Command::Ratemon(args) => ratemon_cmd::run(*args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");
