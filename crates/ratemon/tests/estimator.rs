@@ -221,3 +221,43 @@ fn a_counter_that_goes_back_is_a_reset_not_a_huge_rate() {
     // counted. Time-weighted mean: 3000 B over 8 ms.
     assert!((r.tx - 3000.0 / 0.008).abs() < 1e-3, "{}", r.tx);
 }
+
+/// Feeds 4 s at 1 kHz of counters that move per `moves(ms)`, and returns
+/// what the monitor concluded about the driver's refresh.
+fn refresh_verdict(moves: impl Fn(u64) -> bool) -> ratemon::CounterRefresh {
+    let settings = Settings {
+        interface: "x".into(),
+        ..Settings::default()
+    };
+    let mut m = Monitor::new(settings, None, 0);
+    let mut c = Counters::default();
+    let mut verdict = None;
+    for ms in 1..=4000u64 {
+        if moves(ms) {
+            c.tx_bytes += 1500;
+        }
+        m.sample(ms * 1_000_000, 0, c, || 0);
+        verdict = verdict.or(m.take_refresh());
+    }
+    verdict.expect("a verdict after 3 s")
+}
+
+#[test]
+fn a_driver_refreshing_on_a_timer_is_told_from_live_and_from_idle_counters() {
+    use ratemon::CounterRefresh;
+    match refresh_verdict(|ms| ms % 100 == 0) {
+        CounterRefresh::Every(s) => assert!((s - 0.1).abs() < 1e-9, "{s}"),
+        other => panic!("a 100 ms refresh read as {other:?}"),
+    }
+    assert_eq!(refresh_verdict(|ms| ms % 3 != 0), CounterRefresh::Live);
+    assert_eq!(
+        refresh_verdict(|ms| ms == 500 || ms == 2000),
+        CounterRefresh::Unknown
+    );
+    // Sparse, irregular traffic is not mistaken for a timer.
+    let irregular = [7u64, 130, 190, 800, 1450, 1460, 2300, 2950];
+    assert_ne!(
+        std::mem::discriminant(&refresh_verdict(|ms| irregular.contains(&ms))),
+        std::mem::discriminant(&CounterRefresh::Every(0.0))
+    );
+}

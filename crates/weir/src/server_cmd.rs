@@ -147,7 +147,7 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
             let agent = local_agent(dir, &url)?;
             agent_task = Some(tokio::spawn(async move { agent.run(agent_stopped, |_| {}).await }));
             println!(
-                "agent: host measurements every 10 s into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} \"SELECT * FROM last_rows('cpu')\""
+                "agent: host measurements every 10 s (and the default route's interface rate every 30 s, measurement ratemon) into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} \"SELECT * FROM last_rows('cpu')\""
             );
         }
         println!("stop with Ctrl-C");
@@ -209,13 +209,27 @@ token = {token}
 [[inputs.net]]
 [[inputs.netstat]]
 [[inputs.nstat]]
-"#,
+{ratemon}"#,
         state_dir = toml_string(&state_dir.to_string_lossy()),
         url = toml_string(url),
         token = toml_string(&token),
+        ratemon = default_route_interface()
+            .map(|i| format!("[[inputs.ratemon]]\ninterface = {}\n", toml_string(&i)))
+            .unwrap_or_default(),
     );
     let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir up)"))?;
     Ok(agent::Agent::new(config)?)
+}
+
+/// The interface of the IPv4 default route (the first in
+/// `/proc/net/route`), which `weir up`'s rate monitor watches.
+fn default_route_interface() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let mut cols = line.split_whitespace();
+        let (iface, destination) = (cols.next()?, cols.next()?);
+        (destination == "00000000").then(|| iface.to_owned())
+    })
 }
 
 /// A TOML basic string.
