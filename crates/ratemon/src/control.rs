@@ -4,12 +4,12 @@
 //! JSON, an unknown key, a wrong type — gets an error object and the
 //! monitor goes on.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
@@ -19,8 +19,10 @@ pub const DEFAULT_CONTROL_PORT: u16 = 54736;
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 /// Connections served at once; more are answered with an error.
 const MAX_CONNECTIONS: usize = 32;
-/// A connection idle this long is closed.
+/// A connection idle this long between requests is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one request may take to arrive, and its answer to be taken.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One control request, checked.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -210,7 +212,11 @@ fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stop: Arc<Atomi
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut stream) = stream else { continue };
+        let Ok(mut stream) = stream else {
+            // Out of descriptors, most likely: let some connections end.
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
         if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
             let _ = writeln!(stream, "{}", error_response("too many control connections"));
             continue;
@@ -229,9 +235,12 @@ fn accept_loop(listener: TcpListener, handler: Arc<dyn Handler>, stop: Arc<Atomi
     }
 }
 
-/// Answers each request of one connection until it closes.
+/// Answers each request of one connection until it closes. A connection
+/// may idle [`IDLE_TIMEOUT`] between requests; once a request has begun
+/// it must end within [`REQUEST_TIMEOUT`], and an answer the client does
+/// not read within it is abandoned, so no client holds a thread for long.
 fn serve(stream: TcpStream, handler: &dyn Handler) {
-    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -239,15 +248,11 @@ fn serve(stream: TcpStream, handler: &dyn Handler) {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let read = (&mut reader)
-            .take(MAX_REQUEST_BYTES + 1)
-            .read_until(b'\n', &mut line);
-        match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let ended = line.last() == Some(&b'\n');
-        if !ended && line.len() as u64 > MAX_REQUEST_BYTES {
+        let ended = match read_request(&mut reader, &mut line) {
+            Ok(Some(ended)) => ended,
+            Ok(None) | Err(_) => return,
+        };
+        if line.len() as u64 > MAX_REQUEST_BYTES {
             let _ = writeln!(
                 writer,
                 "{}",
@@ -267,11 +272,47 @@ fn serve(stream: TcpStream, handler: &dyn Handler) {
             Ok(request) => handler.handle(request),
             Err(message) => error_response(message),
         };
-        if writeln!(writer, "{answer}").is_err() {
+        if writeln!(writer, "{answer}").is_err() || !ended {
             return;
         }
-        if !ended {
-            return;
+    }
+}
+
+/// Reads one request into `line` (without its newline): `Some(true)` when
+/// a newline ended it, `Some(false)` at the end of the stream (the request
+/// is what came before), `None` at the end of the stream with nothing
+/// read. Stops early past [`MAX_REQUEST_BYTES`].
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let wait = match deadline {
+            None => IDLE_TIMEOUT,
+            Some(d) => d
+                .checked_duration_since(Instant::now())
+                .filter(|w| !w.is_zero())
+                .ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "request too slow")
+                })?,
+        };
+        reader.get_ref().set_read_timeout(Some(wait))?;
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((!line.is_empty()).then_some(false));
+        }
+        deadline.get_or_insert_with(|| Instant::now() + REQUEST_TIMEOUT);
+        if let Some(at) = buf.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&buf[..at]);
+            reader.consume(at + 1);
+            return Ok(Some(true));
+        }
+        let n = buf.len();
+        line.extend_from_slice(buf);
+        reader.consume(n);
+        if line.len() as u64 > MAX_REQUEST_BYTES {
+            return Ok(Some(false));
         }
     }
 }

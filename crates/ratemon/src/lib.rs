@@ -26,6 +26,7 @@
 pub mod control;
 pub mod counters;
 pub mod estimator;
+mod histogram;
 pub mod monitor;
 pub mod record;
 pub mod sampler;

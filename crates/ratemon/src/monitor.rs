@@ -6,6 +6,7 @@
 
 use crate::counters::Counters;
 use crate::estimator::{Estimate, Welford};
+use crate::histogram::Histogram;
 use crate::record::Record;
 use crate::settings::Settings;
 
@@ -22,12 +23,13 @@ const REFRESH_PROBE_NS: u64 = 3_000_000_000;
 /// refreshes its counters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CounterRefresh {
-    /// The counters moved within two sample periods of each other: they
-    /// are live (updated as packets pass).
+    /// The counters moved in consecutive samples: they are live (updated
+    /// as packets pass) at this sample rate.
     Live,
     /// The counters moved only at regular intervals of about this many
-    /// seconds, longer than two sample periods: the driver refreshes them
-    /// on a timer, and rates between refreshes read as zero.
+    /// seconds, never in two consecutive samples: the driver refreshes
+    /// them on a timer slower than the sample period (or the traffic
+    /// itself is that regular), and rates between changes read as zero.
     Every(f64),
     /// Too little traffic to tell (fewer than three changes).
     Unknown,
@@ -47,8 +49,9 @@ pub struct Monitor {
     meter_ns: u64,
     next_estimate_ns: u64,
     next_meter_ns: u64,
-    /// rx, tx estimates of the last finished estimation interval.
-    latest: Option<[Estimate; 2]>,
+    /// rx, tx estimates of the last finished estimation interval, and
+    /// the thresholds they were judged against.
+    latest: Option<([Estimate; 2], Thresholds)>,
     meter: MeterStats,
     probe_changes: Vec<u64>,
     refresh: Option<CounterRefresh>,
@@ -63,8 +66,16 @@ struct MeterStats {
     missed: u64,
     zero_delta: u64,
     resets: u64,
-    /// Lateness of each sample behind its deadline, µs (saturating).
-    lateness_us: Vec<u32>,
+    /// Lateness of samples behind their deadlines, µs (saturating).
+    lateness_us: Histogram,
+}
+
+/// What an estimate was judged against, reported with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Thresholds {
+    linerate: Option<f64>,
+    alarm_trigger: f64,
+    cutoff: f64,
 }
 
 impl Monitor {
@@ -73,7 +84,6 @@ impl Monitor {
     pub fn new(settings: Settings, linerate: Option<f64>, now_ns: u64) -> Monitor {
         let estimation_ns = secs_to_ns(settings.estimation_interval);
         let meter_ns = secs_to_ns(settings.meter_interval);
-        let expected = (settings.sample_rate * settings.meter_interval).min(4_000_000.0) as usize;
         Monitor {
             settings,
             linerate,
@@ -87,7 +97,6 @@ impl Monitor {
             latest: None,
             meter: MeterStats {
                 start_ns: now_ns,
-                lateness_us: Vec::with_capacity(expected + 16),
                 ..MeterStats::default()
             },
             probe_changes: Vec::new(),
@@ -108,7 +117,13 @@ impl Monitor {
 
     /// The estimates of the last finished estimation interval, rx then tx.
     pub fn latest(&self) -> Option<&[Estimate; 2]> {
-        self.latest.as_ref()
+        self.latest.as_ref().map(|(e, _)| e)
+    }
+
+    /// Forgets the last reading, so that the next one starts a new delta
+    /// (after the counters were reopened: they may belong to a new device).
+    pub fn forget_baseline(&mut self) {
+        self.prev = None;
     }
 
     /// Changes what the estimates are judged against (alarm trigger,
@@ -155,7 +170,7 @@ impl Monitor {
     ) -> Option<Record> {
         self.meter.samples += 1;
         let late_us = u32::try_from(lateness_ns / 1000).unwrap_or(u32::MAX);
-        self.meter.lateness_us.push(late_us);
+        self.meter.lateness_us.record(late_us);
         if let Some((prev_ns, prev)) = self.prev {
             let dt_ns = now_ns.saturating_sub(prev_ns);
             let drx = counters.rx_bytes.wrapping_sub(prev.rx_bytes);
@@ -192,10 +207,18 @@ impl Monitor {
     fn estimate(&mut self) {
         let [rx, tx] = &self.window;
         let (cutoff, trigger) = (self.settings.cutoff_fraction(), self.settings.alarm_trigger);
-        self.latest = Some([
-            Estimate::from_stats(rx, self.linerate, cutoff, trigger),
-            Estimate::from_stats(tx, self.linerate, cutoff, trigger),
-        ]);
+        let thresholds = Thresholds {
+            linerate: self.linerate,
+            alarm_trigger: trigger,
+            cutoff: self.settings.cutoff,
+        };
+        self.latest = Some((
+            [
+                Estimate::from_stats(rx, self.linerate, cutoff, trigger),
+                Estimate::from_stats(tx, self.linerate, cutoff, trigger),
+            ],
+            thresholds,
+        ));
         self.window = [Welford::new(); 2];
     }
 
@@ -204,7 +227,8 @@ impl Monitor {
     fn meter(&mut self, now_ns: u64, wall_ns: impl FnOnce() -> i64) -> Option<Record> {
         let elapsed_s = now_ns.saturating_sub(self.meter.start_ns) as f64 / 1e9;
         let mut stats = std::mem::take(&mut self.meter);
-        let (jitter_p50_us, jitter_p99_us) = percentiles(&mut stats.lateness_us);
+        let jitter_p50_us = f64::from(stats.lateness_us.quantile(0.5));
+        let jitter_p99_us = f64::from(stats.lateness_us.quantile(0.99));
         let mut lateness_us = std::mem::take(&mut stats.lateness_us);
         lateness_us.clear();
         self.meter = MeterStats {
@@ -212,16 +236,16 @@ impl Monitor {
             lateness_us,
             ..MeterStats::default()
         };
-        let [rx, tx] = self.latest?;
+        let ([rx, tx], thresholds) = self.latest?;
         let s = &self.settings;
         let time_ns = wall_ns();
         Some(Record {
             timestamp: format_time(time_ns),
             time_ns,
             interface: s.interface.clone(),
-            linerate: self.linerate,
-            alarm_trigger_value: s.alarm_trigger,
-            cutoff: s.cutoff,
+            linerate: thresholds.linerate,
+            alarm_trigger_value: thresholds.alarm_trigger,
+            cutoff: thresholds.cutoff,
             tx: tx.mean,
             var_tx: tx.variance,
             mu_tx: tx.fit.map(|f| f.mu),
@@ -267,11 +291,13 @@ impl Monitor {
         let period_ns = self.settings.sample_period_s() * 1e9;
         let min = gaps[0] as f64;
         let p90 = gaps[(gaps.len() * 9 / 10).min(gaps.len() - 1)] as f64;
-        // Sparse traffic also leaves long gaps, but irregular ones; a
-        // refresh timer leaves gaps of one length.
-        if min > 2.0 * period_ns && p90 < 1.5 * min {
+        // Changes never in consecutive samples (gaps above 1.5 periods,
+        // allowing for jitter) mean a refresh slower than the sample
+        // period. Sparse traffic also leaves long gaps, but irregular
+        // ones; a refresh timer leaves gaps of one length.
+        if min > 1.5 * period_ns && p90 < 1.5 * min {
             CounterRefresh::Every(min / 1e9)
-        } else if min <= 2.0 * period_ns {
+        } else if min <= 1.5 * period_ns {
             CounterRefresh::Live
         } else {
             CounterRefresh::Unknown
@@ -286,18 +312,6 @@ fn next_boundary(boundary: u64, step: u64, now_ns: u64) -> u64 {
     }
     let behind = now_ns.saturating_sub(boundary) / step;
     boundary + (behind + 1) * step
-}
-
-/// Median and 99th percentile of `v` (µs), 0 when empty.
-fn percentiles(v: &mut [u32]) -> (f64, f64) {
-    if v.is_empty() {
-        return (0.0, 0.0);
-    }
-    let at = |v: &mut [u32], q: f64| {
-        let i = ((v.len() - 1) as f64 * q).round() as usize;
-        f64::from(*v.select_nth_unstable(i).1)
-    };
-    (at(v, 0.5), at(v, 0.99))
 }
 
 /// Seconds to nanoseconds, at least 1.

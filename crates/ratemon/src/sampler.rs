@@ -231,6 +231,7 @@ struct Sampler {
     started: std::time::Instant,
     last_record: Option<Record>,
     refresh: Option<CounterRefresh>,
+    refresh_logged: std::collections::HashSet<String>,
 }
 
 /// Monotonic nanoseconds.
@@ -296,6 +297,7 @@ impl Sampler {
             started: std::time::Instant::now(),
             last_record: None,
             refresh: None,
+            refresh_logged: std::collections::HashSet::new(),
         }
     }
 
@@ -303,8 +305,9 @@ impl Sampler {
         // Wake-ups as close to the deadline as the kernel allows: the
         // default 50 µs of timer slack would be half the period at 10 kHz.
         let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1000));
-        let mut read_failing = false;
-        let mut last_reopen = now_ns();
+        // Since when reads have failed, and when the counters were last reopened.
+        let mut failing_since: Option<u64> = None;
+        let mut last_reopen = 0u64;
         'restart: loop {
             let period_ns = self.monitor.settings().sample_period_s() * 1e9;
             let anchor = now_ns();
@@ -352,8 +355,7 @@ impl Sampler {
                 }
                 match reading {
                     Ok(c) => {
-                        if read_failing {
-                            read_failing = false;
+                        if failing_since.take().is_some() {
                             tracing::info!(
                                 "ratemon: counters of {} readable again",
                                 self.monitor.settings().interface
@@ -370,21 +372,23 @@ impl Sampler {
                         }
                     }
                     Err(e) => {
-                        if !read_failing {
-                            read_failing = true;
+                        let since = *failing_since.get_or_insert_with(|| {
                             tracing::warn!(
                                 "ratemon: reading the counters of {}: {e}; retrying",
                                 self.monitor.settings().interface
                             );
-                        }
-                        // The interface may have been replaced: reopen it now and then.
-                        if t - last_reopen > 1_000_000_000 {
+                            t
+                        });
+                        // Failing for over a second: the interface may have been
+                        // replaced, so reopen it (at most once a second). The
+                        // intervals go on; the next reading starts a new delta.
+                        if t - since > 1_000_000_000 && t - last_reopen > 1_000_000_000 {
                             last_reopen = t;
                             let s = self.monitor.settings();
                             if let Ok(source) = counters::open(self.method, &self.sys, &s.interface)
                             {
                                 self.source = source;
-                                continue 'restart;
+                                self.monitor.forget_baseline();
                             }
                         }
                     }
@@ -407,9 +411,13 @@ impl Sampler {
     fn report_refresh(&mut self, refresh: CounterRefresh) {
         self.refresh = Some(refresh);
         let s = self.monitor.settings();
+        // Once per interface: a resume or a new rate probes again, quietly.
+        if !self.refresh_logged.insert(s.interface.clone()) {
+            return;
+        }
         match refresh {
             CounterRefresh::Every(secs) => tracing::warn!(
-                "ratemon: the counters of {} change only about every {:.1} ms — the driver refreshes them on a timer, slower than the sample period of {:.3} ms; per-sample rates are bursty and the variance overstated; sample at most {:.0} times per second",
+                "ratemon: the counters of {} changed only about every {:.1} ms, never in consecutive samples — the driver refreshes them on a timer slower than the sample period of {:.3} ms (or the traffic is that regular); per-sample rates are then bursty and the variance overstated; sample at most {:.0} times per second",
                 s.interface,
                 secs * 1e3,
                 s.sample_period_s() * 1e3,

@@ -41,6 +41,9 @@ impl Default for Settings {
 /// The highest sample rate accepted: beyond it the sampler's own wake-ups
 /// cost more than a core can give.
 pub const MAX_SAMPLE_RATE: f64 = 100_000.0;
+/// The lowest sample rate accepted: the sampler answers control requests
+/// between samples, so a period above a second would keep them waiting.
+pub const MIN_SAMPLE_RATE: f64 = 1.0;
 /// The longest estimation or meter interval accepted (one day).
 pub const MAX_INTERVAL_S: f64 = 86_400.0;
 
@@ -48,7 +51,12 @@ impl Settings {
     /// Checks every value, naming the first that is out of range.
     pub fn validate(&self) -> Result<(), String> {
         check_interface(&self.interface)?;
-        check_range("sample_rate", self.sample_rate, 0.0, MAX_SAMPLE_RATE)?;
+        check_inclusive(
+            "sample_rate",
+            self.sample_rate,
+            MIN_SAMPLE_RATE,
+            MAX_SAMPLE_RATE,
+        )?;
         check_range(
             "estimation_interval",
             self.estimation_interval,

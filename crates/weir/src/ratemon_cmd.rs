@@ -126,8 +126,11 @@ struct CtlArgs {
     #[arg(short = 'm', long)]
     meter_interval: Option<f64>,
     /// Link speed, Mbit/s.
-    #[arg(short = 'k', long)]
+    #[arg(short = 'k', long, conflicts_with = "driver_link_speed")]
     link_speed: Option<f64>,
+    /// Go back to the driver's link speed (/sys/class/net/IF/speed).
+    #[arg(long)]
+    driver_link_speed: bool,
     /// Alarm trigger, percent.
     #[arg(short = 'a', long)]
     alarm_trigger: Option<f64>,
@@ -158,6 +161,7 @@ fn run_monitor(args: RunArgs) -> Result<()> {
         alarm_trigger: args.alarm_trigger,
         cutoff: args.cutoff,
     };
+    settings.validate().map_err(anyhow::Error::msg)?;
     let port = args.port.as_deref().map(|p| {
         if p.contains(':') {
             p.to_owned()
@@ -349,6 +353,9 @@ fn run_ctl(args: CtlArgs) -> Result<()> {
         if let Some(i) = &args.interface {
             request.insert("interface".into(), json!(i));
         }
+        if args.driver_link_speed {
+            request.insert("link_speed".into(), Value::Null);
+        }
         let numbers = [
             ("sample_rate", args.sample_rate),
             ("estimation_interval", args.estimation_interval),
@@ -366,11 +373,10 @@ fn run_ctl(args: CtlArgs) -> Result<()> {
             request.insert("status".into(), json!(true));
         }
     }
-    let addr = format!("{}:{}", args.host, args.port);
-    let target = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-        .with_context(|| format!("resolving {addr}"))?
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&(args.host.as_str(), args.port))
+        .with_context(|| format!("resolving {}", args.host))?
         .next()
-        .with_context(|| format!("{addr} has no address"))?;
+        .with_context(|| format!("{} has no address", args.host))?;
     let answer =
         ratemon::control::request(target, &Value::Object(request), Duration::from_secs(10))
             .with_context(|| format!("asking the monitor at {target}"))?;

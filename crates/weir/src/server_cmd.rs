@@ -214,7 +214,7 @@ token = {token}
         url = toml_string(url),
         token = toml_string(&token),
         ratemon = default_route_interface()
-            .map(|i| format!("[[inputs.ratemon]]\ninterface = {}\n", toml_string(&i)))
+            .and_then(|i| ratemon_table(&i))
             .unwrap_or_default(),
     );
     let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir up)"))?;
@@ -230,6 +230,30 @@ fn default_route_interface() -> Option<String> {
         let (iface, destination) = (cols.next()?, cols.next()?);
         (destination == "00000000").then(|| iface.to_owned())
     })
+}
+
+/// `weir up`'s `[[inputs.ratemon]]` for `interface`, with the counter
+/// method that works here (netlink, else sysfs); `None`, with a warning,
+/// when neither does — the rest of `weir up` runs without it.
+fn ratemon_table(interface: &str) -> Option<String> {
+    let sys = Path::new("/sys");
+    let method = [
+        ratemon::CounterMethod::Netlink,
+        ratemon::CounterMethod::Sysfs,
+    ]
+    .into_iter()
+    .find(|&m| ratemon::counters::open(m, sys, interface).is_ok());
+    let Some(method) = method else {
+        tracing::warn!(
+            "the counters of {interface} cannot be read; weir up runs without its rate monitor"
+        );
+        return None;
+    };
+    Some(format!(
+        "[[inputs.ratemon]]\ninterface = {}\ncounters = \"{}\"\n",
+        toml_string(interface),
+        method.name()
+    ))
 }
 
 /// A TOML basic string.

@@ -411,27 +411,41 @@ fn two_control_clients_at_once_and_ctl_exits_the_monitor() {
 
 #[test]
 fn start_errors_name_what_is_wrong() {
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
     let out = common::run(&["ratemon", "-i", "nosuch0", "--no-control", "-d"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no interface named `nosuch0`"),
+        stderr(&out).contains("no interface named `nosuch0`"),
         "{out:?}"
     );
     let out = common::run(&["ratemon", "-i", "lo", "-s", "0", "--no-control"]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("sample_rate"),
-        "{out:?}"
-    );
-    let out = common::run(&["ratemon", "-i", "lo", "-d", "-f", "x.jsonl"]);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("sample_rate"), "{out:?}");
+    // Checked before anything starts, --server's spool included.
+    let out = common::run(&[
+        "ratemon",
+        "-i",
+        "lo",
+        "-m",
+        "nan",
+        "--no-control",
+        "--server",
+        "http://127.0.0.1:9",
+        "--token",
+        "t",
+        "--db",
+        "d",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("meter_interval"), "{out:?}");
+    let out = common::run(&["ratemon", "-i", "lo", "--no-control", "-d", "-f", "x.jsonl"]);
+    assert_eq!(out.status.code(), Some(2), "-d and -f conflict: {out:?}");
     // A control port in use is named.
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = common::run(&["ratemon", "-i", "lo", "-d", "--control-port", &port]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("binding the control port"),
-        "{out:?}"
-    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("binding the control port"), "{out:?}");
 }
 
 #[test]
@@ -494,4 +508,126 @@ fn records_reach_a_weir_server_and_the_tcp_port() {
     assert!(rows[0]["samples"].as_i64().unwrap() > 500, "{rows:?}");
     mon.sigterm();
     assert!(mon.wait().success(), "{}", mon.stderr.lock().unwrap());
+}
+
+/// A sysfs tree with interfaces whose counters the test writes: each file
+/// holds a fixed-width number, overwritten in place by one `pwrite` (the
+/// monitor holds the files open, so they cannot be replaced).
+struct FakeSys {
+    dir: tempfile::TempDir,
+}
+
+impl FakeSys {
+    fn new(interfaces: &[(&str, &str)]) -> FakeSys {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, (name, speed)) in interfaces.iter().enumerate() {
+            let d = dir.path().join("class/net").join(name);
+            std::fs::create_dir_all(d.join("statistics")).unwrap();
+            std::fs::write(d.join("ifindex"), format!("{}\n", 100 + i)).unwrap();
+            std::fs::write(d.join("speed"), format!("{speed}\n")).unwrap();
+            for f in ["rx_bytes", "tx_bytes"] {
+                std::fs::write(d.join("statistics").join(f), format!("{:020}\n", 0)).unwrap();
+            }
+        }
+        FakeSys { dir }
+    }
+
+    fn set(&self, interface: &str, counter: &str, value: u64) {
+        use std::os::unix::fs::FileExt;
+        let path = self.dir.path().join("class/net").join(interface);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path.join("statistics").join(counter))
+            .unwrap();
+        file.write_all_at(format!("{value:020}\n").as_bytes(), 0)
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_fake_interface_gives_its_rate_and_line_rate_and_can_be_switched() {
+    let sys = FakeSys::new(&[("fake0", "1000"), ("fake1", "100")]);
+    // Near the top of u64, so that tx wraps on the way.
+    let start = u64::MAX - 5_000_000;
+    sys.set("fake0", "tx_bytes", start);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    let mon = ratemon(&[
+        "--counters",
+        "sysfs",
+        "--sys",
+        sys.dir.path().to_str().unwrap(),
+        "-i",
+        "fake0",
+        "-s",
+        "200",
+        "-e",
+        "0.5",
+        "-m",
+        "0.5",
+        "--control-port",
+        "0",
+        "-f",
+        file.to_str().unwrap(),
+    ]);
+    let st = mon.ask(json!({"status": true}));
+    let st = &st["status"];
+    assert_eq!(
+        (st["linerate"].as_f64(), st["counters"].as_str()),
+        (Some(125e6), Some("sysfs")),
+        "{st}"
+    );
+    wait_for_records(&file, 1);
+    // 1 MB every 10 ms on tx, half of that on rx, for 1.5 s.
+    let (mut tx, mut rx, mut sent) = (start, 0u64, 0u64);
+    let begin = Instant::now();
+    while begin.elapsed() < Duration::from_millis(1500) {
+        tx = tx.wrapping_add(1_000_000);
+        rx += 500_000;
+        sent += 1_000_000;
+        sys.set("fake0", "tx_bytes", tx);
+        sys.set("fake0", "rx_bytes", rx);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let n = records(&file).len();
+    let all = wait_for_records(&file, n + 2);
+    let seen = |key: &str| {
+        all.iter()
+            .map(|r| r[key].as_f64().unwrap() * 0.5)
+            .sum::<f64>()
+    };
+    let (seen_tx, seen_rx) = (seen("tx"), seen("rx"));
+    assert!(
+        ((seen_tx - sent as f64) / sent as f64).abs() < 0.05,
+        "tx {seen_tx} B for {sent} across the wrap"
+    );
+    assert!(
+        ((seen_rx - (sent / 2) as f64) / (sent / 2) as f64).abs() < 0.05,
+        "rx {seen_rx} B for {}",
+        sent / 2
+    );
+    assert!(
+        all.iter()
+            .all(|r| r["linerate"] == json!(125e6) && r["counter_resets"] == 0),
+        "{all:?}"
+    );
+    // Switch to fake1: its own line rate, its own (still) counters.
+    let st = mon.ask(json!({"interface": "fake1"}));
+    let st = &st["status"];
+    assert_eq!(
+        (st["interface"].as_str(), st["linerate"].as_f64()),
+        (Some("fake1"), Some(12.5e6)),
+        "{st}"
+    );
+    let n = records(&file).len();
+    let r = wait_for_records(&file, n + 2).pop().unwrap();
+    assert_eq!(
+        (
+            r["interface"].as_str(),
+            r["linerate"].as_f64(),
+            r["tx"].as_f64()
+        ),
+        (Some("fake1"), Some(12.5e6), Some(0.0)),
+        "{r}"
+    );
 }

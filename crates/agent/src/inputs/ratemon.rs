@@ -12,7 +12,7 @@
 //! # link_speed = 1000         # Mbit/s; default: /sys/class/net/IF/speed
 //! alarm_trigger = 95          # percent
 //! cutoff = 99                 # percent of the line rate
-//! # counters = "netlink"      # or "sysfs"
+//! # counters = "netlink"      # or "sysfs" (the default under another host_root)
 //! # control_port = 54736      # none unless set
 //! # file = "/var/log/ratemon.jsonl"   # also append JSON lines here
 //! ```
@@ -46,8 +46,9 @@ struct RatemonConfig {
     alarm_trigger: f64,
     #[serde(default = "defaults::cutoff")]
     cutoff: f64,
+    /// Default: netlink on this host, sysfs under another `host_root`.
     #[serde(default)]
-    counters: CounterMethod,
+    counters: Option<CounterMethod>,
     #[serde(default)]
     control_port: Option<u16>,
     #[serde(default)]
@@ -187,6 +188,20 @@ pub(crate) fn build(
     ctx: &BuildContext,
 ) -> Result<Box<dyn Input>, ConfigError> {
     let c: RatemonConfig = spec.options()?;
+    let sys = ctx.host.sys_path("");
+    let own_sys = sys == std::path::Path::new("/sys");
+    // Netlink answers for this process's network namespace, which under a
+    // container's host_root is not the host's that sysfs shows.
+    let method = match c.counters {
+        Some(CounterMethod::Netlink) if !own_sys => {
+            return Err(spec.error(
+                "counters = \"netlink\" reads this process's network namespace, not the one under host_root; use \"sysfs\"",
+            ))
+        }
+        Some(m) => m,
+        None if own_sys => CounterMethod::Netlink,
+        None => CounterMethod::Sysfs,
+    };
     let settings = Settings {
         interface: c.interface,
         sample_rate: c.sample_rate,
@@ -197,8 +212,8 @@ pub(crate) fn build(
         cutoff: c.cutoff,
     };
     let options = ratemon::Options {
-        sys: ctx.host.sys_path(""),
-        method: c.counters,
+        sys,
+        method,
         control: c.control_port.map(|port| {
             SocketAddr::new(
                 c.control_address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
