@@ -8,7 +8,9 @@ and the lateness of samples behind their deadlines (p50, p99), and from
 /proc/PID/stat its CPU time as a percentage of one core over the same
 span. It also times a re-creation of the SICS original's schedule (read
 the counter, then sleep one period) in Python, to show the drift absolute
-deadlines remove.
+deadlines remove, and, when a C compiler is there, the machine's floor: a
+bare C loop of clock_nanosleep on the same absolute deadlines, reading
+nothing — what any sampler that wakes once per sample costs here.
 
 Usage: python3 bench/ratemon.py [--weir target/release/weir] [--seconds 30]
        [--runs 3] [--rates 1000,10000] [--methods netlink,sysfs]
@@ -93,6 +95,58 @@ def original_schedule(rate, seconds):
     return n / (time.monotonic() - start)
 
 
+FLOOR_C = r"""
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+static long ns(struct timespec t) { return t.tv_sec * 1000000000L + t.tv_nsec; }
+static int cmp(const void *a, const void *b) { long x = *(const long *)a, y = *(const long *)b; return x < y ? -1 : x > y; }
+int main(int argc, char **argv) {
+    long rate = atol(argv[1]), secs = atol(argv[2]), period = 1000000000L / rate, n = rate * secs;
+    long *late = malloc(n * sizeof(long)), k = 0, taken = 0, missed = 0;
+    struct timespec t, now;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    long anchor = ns(t);
+    for (;;) {
+        long d = anchor + ++k * period;
+        if (d - anchor >= secs * 1000000000L) break;
+        t.tv_sec = d / 1000000000L; t.tv_nsec = d % 1000000000L;
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        late[taken++] = ns(now) - d;
+        long behind = (ns(now) - anchor) / period;
+        if (behind > k) { missed += behind - k; k = behind; }
+    }
+    qsort(late, taken, sizeof(long), cmp);
+    struct timespec c;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    printf("{\"achieved\": %f, \"p50_us\": %f, \"p99_us\": %f, \"missed\": %ld, \"cpu_pct\": %f}\n",
+           (double)taken / secs, late[taken / 2] / 1e3, late[taken * 99 / 100] / 1e3, missed,
+           100.0 * (c.tv_sec + c.tv_nsec / 1e9) / secs);
+    return 0;
+}
+"""
+
+
+def floor_program(tmp):
+    """Compiles the floor loop; None without a C compiler."""
+    src, exe = os.path.join(tmp, "floor.c"), os.path.join(tmp, "floor")
+    with open(src, "w") as f:
+        f.write(FLOOR_C)
+    for cc in ("cc", "gcc", "clang"):
+        try:
+            subprocess.run([cc, "-O2", "-o", exe, src], check=True, capture_output=True)
+            return exe
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    return None
+
+
+def floor_run(exe, rate, seconds):
+    out = subprocess.run([exe, str(rate), str(int(seconds))], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weir", default=os.path.join(
@@ -107,15 +161,25 @@ def main():
     if not os.access(args.weir, os.X_OK):
         sys.exit(f"{args.weir} is not an executable; cargo build --release -p weir")
     rows = []
-    for rate in [int(r) for r in args.rates.split(",")]:
-        for method in args.methods.split(","):
-            runs = [one_run(args.weir, rate, method, args.seconds, args.interval)
-                    for _ in range(args.runs)]
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            rows.append((rate, method, med, runs))
-            print(f"{rate} Hz {method}: {json.dumps(runs)}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        floor = floor_program(tmp)
+        for rate in [int(r) for r in args.rates.split(",")]:
+            # Interleaved, so that the machine's mood touches every variant alike.
+            runs = {m: [] for m in args.methods.split(",")}
+            if floor:
+                runs["floor: C clock_nanosleep loop"] = []
+            for _ in range(args.runs):
+                for method in runs:
+                    if method.startswith("floor"):
+                        runs[method].append(floor_run(floor, rate, args.seconds))
+                    else:
+                        runs[method].append(one_run(args.weir, rate, method, args.seconds, args.interval))
+            for method, rs in runs.items():
+                med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                rows.append((rate, method, med, rs))
+                print(f"{rate} Hz {method}: {json.dumps(rs)}", file=sys.stderr)
     print(f"weir ratemon on lo, {args.seconds:g} s per run, medians of {args.runs} runs\n")
-    print("| requested | counters | achieved | % of requested | lateness p50 | p99 | missed | CPU % of a core |")
+    print("| requested | sampler | achieved | % of requested | lateness p50 | p99 | missed | CPU % of a core |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for rate, method, m, _ in rows:
         print(f"| {rate} Hz | {method} | {m['achieved']:.1f} Hz | {100 * m['achieved'] / rate:.2f} % "
