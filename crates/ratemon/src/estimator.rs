@@ -2,7 +2,7 @@
 //! of the sampled rate, the log-normal fitted to them by moments, and the
 //! risk that the rate exceeds a share of the line rate.
 //!
-//! The SICS original computed the variance as E[x²] − E[x]², which cancels
+//! The SICS original computed the variance as `E[x²] − E[x]²`, which cancels
 //! catastrophically when the mean is large next to the spread (a busy
 //! 10 Gbit/s link) and produced the negative variances its authors could
 //! not explain. Welford's update never subtracts two large sums.

@@ -20,7 +20,7 @@
 //!
 //! What it fixes in the original: sampling on absolute deadlines (the
 //! original slept after each sample and drifted below its rate);
-//! Welford's variance (E[x²] − E[x]² went negative); u64 counter deltas
+//! Welford's variance (`E[x²] − E[x]²` went negative); u64 counter deltas
 //! (the original assumed a 32-bit wrap); a configurable control port.
 
 pub mod control;
