@@ -218,18 +218,20 @@ fn wait_for_exit_or_signal(monitor: &Arc<RateMonitor>) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the signal handler")?;
-    runtime.block_on(async {
-        let signal = server::shutdown_signal()?;
-        tokio::pin!(signal);
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                _ = &mut signal => break,
-                _ = tick.tick() => if !monitor.is_running() { break },
-            }
+    runtime.block_on(signal_or_exit(monitor))
+}
+
+/// Resolves on SIGINT or SIGTERM, or once the monitor was told to exit.
+async fn signal_or_exit(monitor: &RateMonitor) -> Result<()> {
+    let signal = server::shutdown_signal()?;
+    tokio::pin!(signal);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = &mut signal => return Ok(()),
+            _ = tick.tick() => if !monitor.is_running() { return Ok(()) },
         }
-        Ok::<(), anyhow::Error>(())
-    })
+    }
 }
 
 /// `--server`: an in-process agent gathers the monitor's records every
@@ -268,15 +270,9 @@ fn run_with_server(
     runtime.block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut task = tokio::spawn(async move { agent.run(stopped, |_| {}).await });
-        let signal = server::shutdown_signal()?;
-        tokio::pin!(signal);
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                _ = &mut signal => break,
-                _ = tick.tick() => if !monitor.is_running() { break },
-                result = &mut task => return result.context("the delivery task")?.map_err(anyhow::Error::from),
-            }
+        tokio::select! {
+            result = signal_or_exit(&monitor) => result?,
+            result = &mut task => return result.context("the delivery task")?.map_err(anyhow::Error::from),
         }
         let _ = stop.send(true);
         match tokio::time::timeout(Duration::from_secs(10), task).await {
