@@ -252,8 +252,11 @@ fn sleep_until(deadline_ns: u64) {
         tv_sec: (deadline_ns / 1_000_000_000) as i64,
         tv_nsec: (deadline_ns % 1_000_000_000) as _,
     };
-    // EINTR: sleep again to the same deadline.
-    while rustix::thread::clock_nanosleep_absolute(ClockId::Monotonic, &ts).is_err() {}
+    // EINTR: sleep again to the same deadline; any other error (none is
+    // expected for a valid time) gives up rather than spin.
+    while let Err(rustix::io::Errno::INTR) =
+        rustix::thread::clock_nanosleep_absolute(ClockId::Monotonic, &ts)
+    {}
 }
 
 /// The line rate (bytes/s) for `settings`, or why there is none.
