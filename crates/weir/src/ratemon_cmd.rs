@@ -54,13 +54,13 @@ struct RunArgs {
     /// Append each record as a JSON line to FILE.
     #[arg(short = 'f', long = "meter-file", value_name = "FILE")]
     file: Option<PathBuf>,
-    /// Send each record as JSON plus newline to this TCP port ([HOST:]PORT; host 127.0.0.1).
+    /// Send each record as JSON plus newline to this TCP port (PORT or HOST:PORT; host 127.0.0.1).
     #[arg(short = 'b', long = "meter-port", value_name = "[HOST:]PORT")]
     port: Option<String>,
     /// Print records only (no file, port or server).
     #[arg(short = 'd', long, conflicts_with_all = ["file", "port", "server"])]
     debug: bool,
-    /// Log (at debug level) to FILE; without FILE to ratemon_<interface>_<time>.log.
+    /// Log (at debug level) to FILE; without FILE to ratemon_IF_TIME.log in this directory.
     #[arg(short = 'l', long = "log", value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
     log: Option<PathBuf>,
     /// Write measurement `ratemon` to this weir server (spooled on disk).
