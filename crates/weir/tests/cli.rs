@@ -11,7 +11,7 @@ fn weir(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn planned_subcommands_exit_2_and_say_so() {
-    for cmd in ["ratemon", "probe", "perfd", "relay"] {
+    for cmd in ["probe", "perfd", "relay"] {
         let out = weir(&[cmd]);
         assert_eq!(out.status.code(), Some(2), "weir {cmd}");
         let stderr = String::from_utf8_lossy(&out.stderr);
