@@ -34,20 +34,7 @@ fn ratemon(args: &[&str]) -> Ratemon {
         .stderr(Stdio::piped())
         .spawn()
         .expect("weir ratemon starts");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().unwrap();
-    let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let stderr = common::collect_stderr(&mut child);
     let deadline = Instant::now() + common::PATIENCE;
     let line = loop {
         let text = stderr.lock().unwrap().clone();

@@ -60,20 +60,7 @@ pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the weir binary starts");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut err_pipe = child.stderr.take().unwrap();
-    let sink = Arc::clone(&stderr);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = err_pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let stderr = collect_stderr(&mut child);
     let (tx, rx) = mpsc::channel();
     let out_pipe = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -114,6 +101,26 @@ pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
         stdout: rx,
         stderr,
     }
+}
+
+/// Everything the child writes to its (piped) stderr, collected by a
+/// background thread as it comes.
+pub(crate) fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stderr.take().unwrap();
+    let sink = Arc::clone(&stderr);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    stderr
 }
 
 /// The token of an `admin token: weir_… (…)` line.
