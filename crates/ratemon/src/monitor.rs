@@ -115,11 +115,6 @@ impl Monitor {
         self.linerate
     }
 
-    /// The estimates of the last finished estimation interval, rx then tx.
-    pub fn latest(&self) -> Option<&[Estimate; 2]> {
-        self.latest.as_ref().map(|(e, _)| e)
-    }
-
     /// Forgets the last reading, so that the next one starts a new delta
     /// (after the counters were reopened: they may belong to a new device).
     pub fn forget_baseline(&mut self) {

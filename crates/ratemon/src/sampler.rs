@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -91,7 +91,7 @@ enum Command {
 /// A running rate monitor. Dropping it stops it.
 #[derive(Debug)]
 pub struct RateMonitor {
-    commands: Mutex<Sender<Command>>,
+    commands: Arc<ChannelHandler>,
     sampler: Option<JoinHandle<()>>,
     sink: Option<JoinHandle<()>>,
     control: Option<ControlServer>,
@@ -120,18 +120,18 @@ impl RateMonitor {
             .name("ratemon-sampler".into())
             .spawn(move || state.run(command_rx))
             .map_err(StartError::Thread)?;
+        let commands = Arc::new(ChannelHandler {
+            commands: command_tx,
+        });
         let mut monitor = RateMonitor {
-            commands: Mutex::new(command_tx.clone()),
+            commands: Arc::clone(&commands),
             sampler: Some(sampler),
             sink: Some(sink),
             control: None,
         };
         if let Some(addr) = options.control {
-            let handler = Arc::new(ChannelHandler {
-                commands: Mutex::new(command_tx),
-            });
             monitor.control = Some(
-                ControlServer::start(addr, handler)
+                ControlServer::start(addr, commands)
                     .map_err(|source| StartError::Control { addr, source })?,
             );
         }
@@ -145,11 +145,7 @@ impl RateMonitor {
 
     /// Answers a control request in process, as the control port would.
     pub fn request(&self, request: ControlRequest) -> Value {
-        let commands = self.commands.lock().map(|c| c.clone());
-        match commands {
-            Ok(commands) => ask(&commands, request),
-            Err(_) => error_response("the monitor has stopped"),
-        }
+        self.commands.handle(request)
     }
 
     /// Whether the sampler still runs (an `exit` request ends it).
@@ -163,12 +159,9 @@ impl RateMonitor {
         self.join();
     }
 
-    /// Stops sampling and waits for the threads.
-    pub fn stop(mut self) {
-        if let Ok(c) = self.commands.lock() {
-            let _ = c.send(Command::Stop);
-        }
-        self.join();
+    /// Stops sampling and waits for the threads (as dropping it does).
+    pub fn stop(self) {
+        drop(self);
     }
 
     fn join(&mut self) {
@@ -184,9 +177,7 @@ impl RateMonitor {
 
 impl Drop for RateMonitor {
     fn drop(&mut self) {
-        if let Ok(c) = self.commands.lock() {
-            let _ = c.send(Command::Stop);
-        }
+        let _ = self.commands.commands.send(Command::Stop);
         self.join();
     }
 }
@@ -194,27 +185,20 @@ impl Drop for RateMonitor {
 /// How long a control request waits for the sampler's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn ask(commands: &Sender<Command>, request: ControlRequest) -> Value {
-    let (tx, rx) = mpsc::channel();
-    if commands.send(Command::Control(request, tx)).is_err() {
-        return error_response("the monitor has stopped");
-    }
-    rx.recv_timeout(ANSWER_TIMEOUT)
-        .unwrap_or_else(|_| error_response("the monitor did not answer in time"))
-}
-
-/// The control port's way to the sampler.
+/// The way to the sampler, for the control port and in-process requests.
+#[derive(Debug)]
 struct ChannelHandler {
-    commands: Mutex<Sender<Command>>,
+    commands: Sender<Command>,
 }
 
 impl Handler for ChannelHandler {
     fn handle(&self, request: ControlRequest) -> Value {
-        let commands = self.commands.lock().map(|c| c.clone());
-        match commands {
-            Ok(commands) => ask(&commands, request),
-            Err(_) => error_response("the monitor has stopped"),
+        let (tx, rx) = mpsc::channel();
+        if self.commands.send(Command::Control(request, tx)).is_err() {
+            return error_response("the monitor has stopped");
         }
+        rx.recv_timeout(ANSWER_TIMEOUT)
+            .unwrap_or_else(|_| error_response("the monitor did not answer in time"))
     }
 }
 

@@ -123,6 +123,32 @@ pub(crate) fn collect_stderr(child: &mut Child) -> Arc<Mutex<String>> {
     stderr
 }
 
+/// Sends SIGTERM to `pid`.
+pub(crate) fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {pid}");
+}
+
+/// Waits (bounded by `PATIENCE`) for `child` to exit; `stderr` is what it
+/// said, shown if it does not.
+pub(crate) fn wait_for_exit(child: &mut Child, stderr: &Mutex<String>) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "weir did not exit within {PATIENCE:?}; stderr: {}",
+            stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The token of an `admin token: weir_… (…)` line.
 pub(crate) fn admin_token_in(line: &str) -> Option<String> {
     line.strip_prefix("admin token: ")?
@@ -155,27 +181,12 @@ impl Weir {
 
     /// Sends SIGTERM.
     pub(crate) fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM {}", self.pid());
+        sigterm(self.pid());
     }
 
     /// Waits (bounded) for the process to exit.
     pub(crate) fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "weir did not exit within {PATIENCE:?}; stderr: {}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_exit(&mut self.child, &self.stderr)
     }
 
     /// SIGKILL, and reaps the process.
