@@ -220,12 +220,12 @@ mod tests {
 
     #[test]
     fn defaults_follow_design() {
-        let j = parse("url = \"http://127.0.0.1:8088/bulk/5242880\"").unwrap();
+        let j = parse("url = \"http://127.0.0.1:8480/bulk/5242880\"").unwrap();
         assert_eq!(j.every, Duration::from_secs(300));
         assert_eq!(j.reach.timeout, Duration::from_secs(270));
         assert_eq!(j.reach.stallout, Duration::from_secs(30));
         assert!(matches!(j.kind, Kind::Download(None)));
-        assert_eq!(j.labels.target, "127.0.0.1:8088");
+        assert_eq!(j.labels.target, "127.0.0.1:8480");
         let j = parse("url = \"tcp://127.0.0.1:7\"\nevery = \"60s\"").unwrap();
         assert!(matches!(j.kind, Kind::Echo(p) if p.count == 20));
         assert_eq!(j.reach.timeout, Duration::from_secs(54));

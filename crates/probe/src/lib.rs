@@ -15,7 +15,7 @@
 //! ```no_run
 //! # async fn f() {
 //! use probe::{download, Reach, Target};
-//! let target = Target::parse("http://127.0.0.1:8088/bulk/1048576").unwrap();
+//! let target = Target::parse("http://127.0.0.1:8480/bulk/1048576").unwrap();
 //! let r = download(&target, &Reach::default(), None).await;
 //! println!("TTFB {:?} µs, failure {:?}", r.times.ttfb_us(), r.failure);
 //! # }

@@ -179,9 +179,9 @@ mod tests {
 
     #[test]
     fn parses_targets() {
-        let t = Target::parse("http://127.0.0.1:8088/bulk/5242880?rate=10").unwrap();
+        let t = Target::parse("http://127.0.0.1:8480/bulk/5242880?rate=10").unwrap();
         assert_eq!(t.scheme, Scheme::Http);
-        assert_eq!(t.authority(), "127.0.0.1:8088");
+        assert_eq!(t.authority(), "127.0.0.1:8480");
         assert_eq!(t.path, "/bulk/5242880?rate=10");
         assert_eq!(t.bulk_size(), Some(5_242_880));
         let t = Target::parse("https://example.org/x").unwrap();

@@ -1,6 +1,8 @@
 //! Echo rounds over TCP and HTTP against a real perfd, losses counted
 //! against a target that drops replies, and the prober's schedule.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,8 @@
 //! real perfd (or a real SOCKS5 server) on loopback; and successes, direct,
 //! through SOCKS5 and over TLS.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

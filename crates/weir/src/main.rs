@@ -2,6 +2,9 @@
 //! subcommand to the crate that does its work. No logic lives here.
 
 mod agent_cmd;
+mod embedded_agent;
+mod perfd_cmd;
+mod probe_cmd;
 mod query_cmd;
 mod ratemon_cmd;
 mod server_cmd;
@@ -37,18 +40,18 @@ enum Command {
     Agent(agent_cmd::AgentArgs),
     /// Monitor an interface's rate and the risk of overload; `ratemon ctl` controls it.
     Ratemon(Box<ratemon_cmd::RatemonArgs>),
-    /// Measure downloads and echo round trips, OnionPerf style (planned).
-    Probe(Planned),
-    /// Serve the targets that `weir probe` measures (planned).
-    Perfd(Planned),
+    /// Measure downloads and echo round trips, OnionPerf style; `probe once` measures once.
+    Probe(Box<probe_cmd::ProbeArgs>),
+    /// Serve the targets that `weir probe` measures, with fault knobs.
+    Perfd(perfd_cmd::PerfdArgs),
     /// A metered SOCKS5 / HTTP CONNECT relay (planned).
     Relay(Planned),
     /// Ask a SQL question of a data directory or a server.
     Query(query_cmd::QueryArgs),
     /// Create and manage access tokens.
     Token(token_cmd::TokenArgs),
-    /// The server with defaults in one process, printing URL and admin token: the first run
-    /// (local agent and self-probes to come).
+    /// The first run: server, local agent, rate monitor, perfd and self-probes in one process,
+    /// printing URL and admin token.
     Up(server_cmd::UpArgs),
 }
 
@@ -87,8 +90,12 @@ const EXIT_NOT_IMPLEMENTED: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let name = cli.command.name();
-    // The agent sets its level from its configuration file, ratemon from -l.
-    if !matches!(cli.command, Command::Agent(_) | Command::Ratemon(_)) {
+    // The agent sets its level from its configuration file, ratemon from
+    // -l, probe by what it runs.
+    if !matches!(
+        cli.command,
+        Command::Agent(_) | Command::Ratemon(_) | Command::Probe(_)
+    ) {
         init_logging("warn");
     }
     let result = match cli.command {
@@ -98,6 +105,8 @@ fn main() -> ExitCode {
         Command::Up(args) => server_cmd::up(args),
         Command::Agent(args) => agent_cmd::run(args),
         Command::Ratemon(args) => ratemon_cmd::run(*args),
+        Command::Probe(args) => probe_cmd::run(*args),
+        Command::Perfd(args) => perfd_cmd::run(args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");

@@ -11,6 +11,8 @@ use clap::{Args, Subcommand};
 use ratemon::{CounterMethod, RateMonitor, Settings, Sinks, DEFAULT_CONTROL_PORT};
 use serde_json::{json, Map, Value};
 
+use crate::embedded_agent::{default_spool_dir, toml_string};
+
 /// `weir ratemon`'s arguments.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -246,7 +248,7 @@ fn run_with_server(
 ) -> Result<()> {
     let spool = match &args.spool_dir {
         Some(d) => d.clone(),
-        None => default_spool_dir(&args.interface),
+        None => default_spool_dir(&format!("ratemon-{}", args.interface)),
     };
     let interval = Duration::from_secs_f64(args.meter_interval.clamp(1.0, 3600.0));
     let text = format!(
@@ -258,45 +260,14 @@ fn run_with_server(
         db = toml_string(db),
         token = toml_string(token),
     );
-    let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir ratemon --server)"))?;
     let (input, monitor) = agent::inputs::ratemon::RatemonInput::start(settings, options)?;
     announce(&monitor, args);
-    let agent = agent::Agent::with_inputs(config, vec![("ratemon".to_owned(), Box::new(input))])?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(2)
-        .build()
-        .context("starting the delivery runtime")?;
-    runtime.block_on(async {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut task = tokio::spawn(async move { agent.run(stopped, |_| {}).await });
-        tokio::select! {
-            result = signal_or_exit(&monitor) => result?,
-            result = &mut task => return result.context("the delivery task")?.map_err(anyhow::Error::from),
-        }
-        let _ = stop.send(true);
-        match tokio::time::timeout(Duration::from_secs(10), task).await {
-            Ok(result) => result.context("the delivery task")?.map_err(anyhow::Error::from),
-            Err(_) => {
-                tracing::warn!("delivery did not finish in time; the spool keeps what was not sent");
-                Ok(())
-            }
-        }
-    })
-}
-
-/// `$XDG_STATE_HOME/weir/ratemon-IF` (or `~/.local/state/…`), else `./weir-ratemon-IF`.
-fn default_spool_dir(interface: &str) -> PathBuf {
-    let name = format!("ratemon-{interface}");
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .map(|base| base.join("weir").join(&name))
-        .unwrap_or_else(|| PathBuf::from(format!("weir-{name}")))
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
+    crate::embedded_agent::run(
+        &text,
+        "(weir ratemon --server)",
+        vec![("ratemon".to_owned(), Box::new(input))],
+        || async move { signal_or_exit(&monitor).await },
+    )
 }
 
 /// Logging: with `-l` to a file at debug level (the original's log),

@@ -1,11 +1,14 @@
 //! `weir server` and `weir up`: settings from defaults, a TOML file and
 //! flags, then the server until SIGTERM or SIGINT.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use server::tokens::{Scope, Tokens, Verifier, ADMIN_TOKEN_FILE};
 use server::{Server, ServerConfig};
+
+use crate::embedded_agent::toml_string;
 
 /// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
 #[derive(Debug, clap::Args)]
@@ -84,6 +87,9 @@ pub(crate) struct UpArgs {
     /// Do not run the local agent (host inputs into database `telemetry`).
     #[arg(long)]
     no_agent: bool,
+    /// Do not run the local perfd and the agent's self-probes against it.
+    #[arg(long)]
+    no_probe: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -144,7 +150,13 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
         let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
         let mut agent_task = None;
         if !args.no_agent {
-            let agent = local_agent(dir, &url)?;
+            let perfd = if args.no_probe { None } else { Some(local_perfd().await?) };
+            let agent = local_agent(dir, &url, perfd)?;
+            if let Some((http, _)) = perfd {
+                println!(
+                    "probes: a 5 MiB download and a 20-pair echo round against the local perfd (http://{http}) every {UP_PROBE_EVERY}, measurements probe_http and probe_echo"
+                );
+            }
             agent_task = Some(tokio::spawn(async move { agent.run(agent_stopped, |_| {}).await }));
             println!(
                 "agent: host measurements every 10 s (and the default route's interface rate every 30 s, measurement ratemon) into database {UP_DATABASE}; try: weir query --url {url} --token <admin token> --db {UP_DATABASE} \"SELECT * FROM last_rows('cpu')\""
@@ -185,7 +197,11 @@ const AGENT_TOKEN_FILE: &str = "agent.token";
 /// `weir up`'s agent: the default host inputs, every 10 s, into the local
 /// server with a write token of its own (kept in `<data-dir>/agent.token`),
 /// spooled under `<data-dir>/agent`.
-fn local_agent(data_dir: &Path, url: &str) -> Result<agent::Agent> {
+fn local_agent(
+    data_dir: &Path,
+    url: &str,
+    perfd: Option<(SocketAddr, SocketAddr)>,
+) -> Result<agent::Agent> {
     let token = agent_token(data_dir)?;
     let state_dir = data_dir.join("agent");
     let text = format!(
@@ -209,16 +225,52 @@ token = {token}
 [[inputs.net]]
 [[inputs.netstat]]
 [[inputs.nstat]]
-{ratemon}"#,
+{ratemon}{probes}"#,
         state_dir = toml_string(&state_dir.to_string_lossy()),
         url = toml_string(url),
         token = toml_string(&token),
         ratemon = default_route_interface()
             .and_then(|i| ratemon_table(&i))
             .unwrap_or_default(),
+        probes = perfd
+            .map(|(http, echo)| probe_tables(http, echo))
+            .unwrap_or_default(),
     );
     let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir up)"))?;
     Ok(agent::Agent::new(config)?)
+}
+
+/// How often `weir up` probes its own perfd.
+const UP_PROBE_EVERY: &str = "60s";
+
+/// A perfd on ephemeral loopback ports (HTTP, TCP echo), served on the
+/// current runtime until it ends.
+async fn local_perfd() -> Result<(SocketAddr, SocketAddr)> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let perfd = probe::perfd::Perfd::bind(probe::perfd::PerfdConfig {
+        listen: loopback,
+        echo_listen: Some(loopback),
+        tls: None,
+        faults: probe::perfd::Faults::default(),
+    })
+    .await
+    .context("starting the local perfd")?;
+    let http = perfd.http_addr();
+    let echo = perfd
+        .echo_addr()
+        .context("the local perfd has no echo port")?;
+    tokio::spawn(perfd.serve(std::future::pending()));
+    Ok((http, echo))
+}
+
+/// `weir up`'s self-probes: a 5 MiB download and an echo round against
+/// the local perfd, the first a few seconds after start so that a newcomer
+/// sees rows within the first minute.
+fn probe_tables(http: SocketAddr, echo: SocketAddr) -> String {
+    format!(
+        "[[inputs.probe]]\nurl = \"http://{http}/bulk/5242880\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"3s\"\n\
+         [[inputs.probe]]\nurl = \"tcp://{echo}\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"4s\"\n"
+    )
 }
 
 /// The interface of the IPv4 default route (the first in
@@ -259,11 +311,6 @@ fn ratemon_table(interface: &str) -> Option<String> {
         toml_string(interface),
         method.name()
     ))
-}
-
-/// A TOML basic string.
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
 }
 
 /// The local agent's token: the saved one while the server still accepts

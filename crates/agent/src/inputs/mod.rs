@@ -17,6 +17,7 @@ pub mod net;
 pub mod net_response;
 pub mod netstat;
 pub mod nstat;
+pub mod probe;
 pub mod processes;
 pub mod procstat;
 pub mod ratemon;
@@ -41,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "net_response",
     "netstat",
     "nstat",
+    "probe",
     "processes",
     "procstat",
     "ratemon",
@@ -63,6 +65,7 @@ pub fn build(
         "net_response" => net_response::build(spec, ctx),
         "netstat" => netstat::build(spec, ctx),
         "nstat" => nstat::build(spec, ctx),
+        "probe" => probe::build(spec, ctx),
         "processes" => processes::build(spec, ctx),
         "procstat" => procstat::build(spec, ctx),
         "ratemon" => ratemon::build(spec, ctx),

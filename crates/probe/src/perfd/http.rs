@@ -38,6 +38,28 @@ impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
+/// What happens to the connection after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Serve the next request (unless the client asked to close).
+    Keep,
+    /// Close with a FIN.
+    Close,
+    /// Close with a RST (SO_LINGER 0 is set): no FIN before it.
+    Reset,
+}
+
+impl From<bool> for Next {
+    /// `true`: the response went out whole.
+    fn from(whole: bool) -> Next {
+        if whole {
+            Next::Keep
+        } else {
+            Next::Close
+        }
+    }
+}
+
 /// A parsed request line and the headers perfd cares about.
 struct Request {
     method: String,
@@ -60,28 +82,29 @@ pub(super) async fn serve(mut conn: impl Conn, defaults: &Faults) {
                 return;
             }
         };
-        let keep = match (request.method.as_str(), request.path.as_str()) {
+        let next = match (request.method.as_str(), request.path.as_str()) {
             ("GET", path) if path.starts_with("/bulk/") => {
                 bulk(&mut conn, &request, defaults).await
             }
-            ("POST", "/echo") => echo(&mut conn, &request, &mut pending).await,
-            ("GET", "/") => respond(&mut conn, 200, USAGE, request.close).await,
+            ("POST", "/echo") => echo(&mut conn, &request, &mut pending).await.into(),
+            ("GET", "/") => respond(&mut conn, 200, USAGE, request.close).await.into(),
             (_, path) if path.starts_with("/bulk/") || path == "/echo" => {
-                respond(&mut conn, 405, "method not allowed\n", request.close).await
+                let text = "method not allowed\n";
+                respond(&mut conn, 405, text, request.close).await.into()
             }
             _ => {
-                respond(
-                    &mut conn,
-                    404,
-                    "not found; GET / for usage\n",
-                    request.close,
-                )
-                .await
+                let text = "not found; GET / for usage\n";
+                respond(&mut conn, 404, text, request.close).await.into()
             }
         };
-        if !keep || request.close {
-            let _ = conn.shutdown().await;
-            return;
+        match next {
+            Next::Keep if !request.close => {}
+            Next::Keep | Next::Close => {
+                let _ = conn.shutdown().await;
+                return;
+            }
+            // No FIN first: the reset must be the first the client hears.
+            Next::Reset => return,
         }
     }
 }
@@ -156,25 +179,29 @@ async fn respond(conn: &mut impl Conn, status: u16, text: &str, close: bool) -> 
 }
 
 /// `GET /bulk/N`: the fault knobs of the query over perfd's defaults.
-async fn bulk(conn: &mut impl Conn, request: &Request, defaults: &Faults) -> bool {
+async fn bulk(conn: &mut impl Conn, request: &Request, defaults: &Faults) -> Next {
     let size = request.path["/bulk/".len()..].trim_end_matches('/');
     let len = match size.parse::<u64>() {
         Ok(n) if n <= MAX_BULK => n,
         _ => {
             let text = format!("size {size:?} is not a number of bytes up to {MAX_BULK}\n");
-            return respond(conn, 400, &text, request.close).await;
+            return respond(conn, 400, &text, request.close).await.into();
         }
     };
     let faults = match Faults::from_query(&request.query) {
         Ok(f) => f.or(defaults),
-        Err(e) => return respond(conn, 400, &format!("query: {e}\n"), request.close).await,
+        Err(e) => {
+            return respond(conn, 400, &format!("query: {e}\n"), request.close)
+                .await
+                .into()
+        }
     };
     if let Some(ms) = faults.header_delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     if let Some(status) = faults.status.filter(|&s| s != 200) {
         let text = format!("status {status} as asked\n");
-        return respond(conn, status, &text, request.close).await;
+        return respond(conn, status, &text, request.close).await.into();
     }
     let mut crc = payload::checksum(len);
     if faults.bad_checksum == Some(true) {
@@ -187,23 +214,23 @@ async fn bulk(conn: &mut impl Conn, request: &Request, defaults: &Faults) -> boo
         if request.close { "Connection: close\r\n" } else { "" },
     );
     if conn.write_all(head.as_bytes()).await.is_err() || conn.flush().await.is_err() {
-        return false;
+        return Next::Close;
     }
     if let Some(ms) = faults.body_delay_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let (cut, ending) = faults.cut(len);
     if send_body(conn, cut, faults.rate).await.is_err() {
-        return false;
+        return Next::Close;
     }
     match ending {
-        Ending::Complete => true,
+        Ending::Complete => Next::Keep,
         Ending::Reset => {
             // SO_LINGER 0: closing sends RST instead of FIN.
             let _ = socket2::SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
-            false
+            Next::Reset
         }
-        Ending::Close => false,
+        Ending::Close => Next::Close,
         Ending::Stall => {
             // Hold the connection, sending nothing, until the client gives up.
             let mut sink = [0u8; 1024];
@@ -211,7 +238,7 @@ async fn bulk(conn: &mut impl Conn, request: &Request, defaults: &Faults) -> boo
                 while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
             })
             .await;
-            false
+            Next::Close
         }
     }
 }

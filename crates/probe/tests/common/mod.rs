@@ -2,7 +2,7 @@
 //! port, a SOCKS5 server that forwards or answers a chosen reply code, and
 //! certificates made on the spot.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
