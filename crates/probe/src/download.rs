@@ -333,3 +333,48 @@ fn parse_header(bytes: &[u8]) -> Result<Option<Head>, Failure> {
     }
     Ok(Some(head))
 }
+
+/// Reads a whole response held in `bytes` as a download would: the header
+/// (1xx skipped), then the body by its framing. Returns the status and the
+/// number of body bytes, or the failure a download would report.
+pub(crate) fn decode_response(mut bytes: &[u8]) -> Result<(u16, u64), Failure> {
+    let head = loop {
+        match parse_header(bytes)? {
+            Some(h) if (100..200).contains(&h.status) => bytes = &bytes[h.len..],
+            Some(h) => break h,
+            None => {
+                return Err(Failure::new(
+                    FailureClass::Eof,
+                    Phase::Header,
+                    "the response header is incomplete",
+                ))
+            }
+        }
+    };
+    let body = &bytes[head.len..];
+    if head.chunked {
+        let mut chunked = Chunked::new();
+        let mut n = 0u64;
+        chunked
+            .feed(body, |d| n += d.len() as u64)
+            .map_err(|e| Failure::new(FailureClass::Read, Phase::Body, e))?;
+        if !chunked.is_done() {
+            return Err(Failure::new(
+                FailureClass::Short,
+                Phase::Body,
+                "no last chunk",
+            ));
+        }
+        return Ok((head.status, n));
+    }
+    let n = body.len() as u64;
+    match head.content_length {
+        Some(len) if n < len => Err(Failure::new(
+            FailureClass::Short,
+            Phase::Body,
+            format!("{n} of {len} bytes"),
+        )),
+        Some(len) => Ok((head.status, len)),
+        None => Ok((head.status, n)),
+    }
+}

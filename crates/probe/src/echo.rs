@@ -193,13 +193,18 @@ async fn run(
 
 /// Takes one complete reply off the front of `pending`, returning its
 /// sequence number; `None` until one is complete.
-fn take_reply(
+pub(crate) fn take_reply(
     pending: &mut Vec<u8>,
     size: usize,
     nonce: u64,
     http: bool,
 ) -> Result<Option<u64>, Failure> {
     let bad = |detail: String| Failure::new(FailureClass::Read, Phase::Echo, detail);
+    if size < MIN_ECHO_SIZE {
+        return Err(bad(format!(
+            "echo requests have at least {MIN_ECHO_SIZE} bytes"
+        )));
+    }
     let (skip, body_len) = if http {
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut response = httparse::Response::new(&mut headers);

@@ -42,3 +42,25 @@ pub use job::{Job, Kind, Mode, ProbeConfig, DEFAULT_EVERY};
 pub use schedule::Prober;
 pub use target::{Reach, Scheme, Socks5, Target, TargetError};
 pub use timings::{Timestamps, MILESTONES};
+
+/// Entry points for the fuzz targets and property tests: the parsers that
+/// read what a network peer sent. Not a stable interface.
+#[doc(hidden)]
+pub mod fuzz {
+    /// A whole HTTP response read as a download reads it: (status, body
+    /// bytes) or the failure it would report.
+    pub fn response(bytes: &[u8]) -> Result<(u16, u64), crate::Failure> {
+        crate::download::decode_response(bytes)
+    }
+
+    /// Takes one echo reply off the front of `pending` (`http`: with its
+    /// response header): its sequence number, `None` until one is complete.
+    pub fn echo_reply(
+        pending: &mut Vec<u8>,
+        size: usize,
+        nonce: u64,
+        http: bool,
+    ) -> Result<Option<u64>, crate::Failure> {
+        crate::echo::take_reply(pending, size, nonce, http)
+    }
+}
