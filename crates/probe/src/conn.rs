@@ -106,15 +106,17 @@ pub(crate) async fn open(
 
     if let Some(proxy) = &reach.socks5 {
         state.phase = Phase::Socks;
-        crate::socks::connect(
+        let handshake = crate::socks::connect(
             &mut stream,
             &target.host,
             target.port,
             proxy.credentials.as_ref(),
             state.start,
             &mut state.times,
-        )
-        .await?;
+        );
+        tokio::time::timeout(reach.stallout, handshake)
+            .await
+            .map_err(|_| stalled(reach, Phase::Socks))??;
     }
 
     if target.scheme != Scheme::Https {
@@ -129,12 +131,25 @@ pub(crate) async fn open(
             format!("{}: {e}", target.host),
         )
     })?;
-    let tls = tokio_rustls::TlsConnector::from(config)
-        .connect(name, stream)
+    let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
+    let tls = tokio::time::timeout(reach.stallout, handshake)
         .await
+        .map_err(|_| stalled(reach, Phase::Tls))?
         .map_err(|e| Failure::new(FailureClass::Tls, Phase::Tls, e.to_string()))?;
     state.times.tls = Some(state.now_us());
     Ok(Box::new(tls))
+}
+
+/// A handshake that got no answer within the stallout.
+fn stalled(reach: &Reach, phase: Phase) -> Failure {
+    Failure::new(
+        FailureClass::Stallout,
+        phase,
+        format!(
+            "no answer for {}",
+            humantime::format_duration(reach.stallout)
+        ),
+    )
 }
 
 /// The TLS client settings: the bundled web roots, or the CAs of a PEM file.

@@ -44,9 +44,11 @@ impl DownloadResult {
         self.failure.is_none()
     }
 
-    /// True for a failure after some body bytes arrived.
+    /// True for a failure (not a timeout) after some body bytes arrived.
     pub fn partial(&self) -> bool {
-        self.failure.is_some() && self.bytes_received > 0
+        self.failure
+            .as_ref()
+            .is_some_and(|f| !f.class.is_timeout() && self.bytes_received > 0)
     }
 
     /// TTLB: last byte − start, for complete downloads.
@@ -167,10 +169,27 @@ async fn run(target: &Target, reach: &Reach, state: &mut State) -> Result<(), Fa
         if complete {
             break;
         }
-        let n = read_some(&mut io, &mut buf, reach.stallout, Phase::Body).await?;
+        let n = match read_some(&mut io, &mut buf, reach.stallout, Phase::Body).await {
+            Ok(n) => n,
+            // TLS without close_notify: a close like any other.
+            Err(f) if f.class == FailureClass::Eof => 0,
+            Err(f) => return Err(f),
+        };
         if n == 0 {
             if chunked.is_none() && head.content_length.is_none() {
-                break; // the body ends at the close
+                match state.expected {
+                    Some(want) if state.bytes < want => {
+                        return Err(Failure::new(
+                            FailureClass::Short,
+                            Phase::Body,
+                            format!(
+                            "the body ended at the close after {} of the {want} bytes asked for",
+                            state.bytes
+                        ),
+                        ))
+                    }
+                    _ => break, // the body ends at the close
+                }
             }
             return Err(Failure::new(
                 FailureClass::Short,

@@ -59,11 +59,19 @@ pub fn download_fields(r: &DownloadResult) -> Vec<(&'static str, FieldValue<'sta
         ("ttlb_us", us(r.ttlb_us())),
         ("ttlb_50k_us", us(t.ttlb_50k_us())),
         ("ttlb_1m_us", us(t.ttlb_1m_us())),
+        ("ttlb_2_5m_us", us(t.milestones[2])),
+        ("ttlb_4m_us", us(t.milestones[3])),
+        ("ttlb_5m_us", us(t.milestones[4])),
         ("request_latency_us", us(t.request_latency_us())),
         ("dns_us", us(t.dns_us())),
         ("connect_us", us(t.connect_us())),
         ("socks_us", us(t.socks_us())),
         ("tls_us", us(t.tls_us())),
+        ("socks_method_us", us(t.socks_method)),
+        ("request_sent_us", us(t.request_sent)),
+        ("response_header_us", us(t.response_header)),
+        // The latest byte's time, for failed downloads too.
+        ("last_byte_us", us(t.last_byte)),
         ("bytes_received", us(Some(r.bytes_received))),
     ];
     if r.ok() {

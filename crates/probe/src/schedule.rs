@@ -38,6 +38,9 @@ impl Prober {
                     }
                     let _ = stopped.await;
                 });
+                // A name lookup still running on a blocking thread is left
+                // to finish on its own rather than waited for.
+                runtime.shutdown_background();
             })?;
         Ok(Prober {
             stop: Some(stop),

@@ -76,7 +76,9 @@ impl Progress {
         if let Some(size) = expected.filter(|&s| s > 0) {
             marks.retain(|&(m, _)| m <= size);
             for i in 0..10u64 {
-                let at = (size * (i + 1)).div_ceil(10).max(1);
+                // u128: a Content-Length near u64::MAX must not overflow.
+                let at = (u128::from(size) * u128::from(i + 1)).div_ceil(10);
+                let at = u64::try_from(at).unwrap_or(u64::MAX).max(1);
                 marks.push((at, Slot::Decile(i as usize)));
             }
             marks.push((size.div_ceil(2).max(1), Slot::Half));

@@ -92,6 +92,13 @@ async fn each_socks_reply_code_is_its_own_class() {
     let proxy = socks5(Socks::NoMethod).await;
     let r = get("http://example.org/bulk/10", &via(proxy)).await;
     assert_fails(&r, FailureClass::ProxyProtocol, Phase::Socks);
+    let proxy = socks5(Socks::Silent).await;
+    let reach = Reach {
+        stallout: Duration::from_millis(300),
+        ..via(proxy)
+    };
+    let r = get("http://example.org/bulk/10", &reach).await;
+    assert_fails(&r, FailureClass::Stallout, Phase::Socks);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,6 +149,9 @@ async fn tls_with_the_right_and_the_wrong_ca() {
         ..quick()
     };
     assert_fails(&get(&url, &wrong).await, FailureClass::Tls, Phase::Tls);
+    let r = get(&format!("{url}?close_after=5000"), &trusted).await;
+    assert_fails(&r, FailureClass::Short, Phase::Body);
+    assert_eq!(r.bytes_received, 5000);
     // The bundled web roots do not know the test CA either.
     assert_fails(&get(&url, &quick()).await, FailureClass::Tls, Phase::Tls);
 }
@@ -216,7 +226,8 @@ async fn stallout_and_timeout_are_timeouts() {
     };
     let r = get(&format!("http://{http}/bulk/1048576?rate=100000"), &reach).await;
     assert_fails(&r, FailureClass::Timeout, Phase::Body);
-    assert!(r.bytes_received > 0 && r.partial());
+    // A timeout, not a partial failure, though bytes arrived.
+    assert!(r.bytes_received > 0 && !r.partial());
     assert!(r.failure.unwrap().class.is_timeout());
 
     let r = get(

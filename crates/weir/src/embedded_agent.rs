@@ -60,3 +60,9 @@ pub(crate) fn default_spool_dir(name: &str) -> PathBuf {
 pub(crate) fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
+
+/// The kernel's host name: the default `vantage` of probes.
+pub(crate) fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(name.trim().to_owned()).filter(|n| !n.is_empty())
+}

@@ -82,8 +82,8 @@ struct OnceArgs {
     /// An echo round instead of a download (implied by tcp://).
     #[arg(long)]
     echo: bool,
-    /// Echo pairs per round.
-    #[arg(long, default_value_t = 20)]
+    /// Echo pairs per round (at least 3).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(3..))]
     echo_count: u32,
     /// Bytes per echo request.
     #[arg(long, default_value_t = 64)]
@@ -127,7 +127,7 @@ fn load_schedule(path: &Path) -> Result<Vec<probe::Job>> {
     }
     let mut tags = file.tags;
     if !tags.contains_key("vantage") {
-        if let Some(host) = host_name() {
+        if let Some(host) = crate::embedded_agent::host_name() {
             tags.insert("vantage".into(), host);
         }
     }
@@ -145,12 +145,6 @@ fn load_schedule(path: &Path) -> Result<Vec<probe::Job>> {
         jobs.push(job);
     }
     Ok(jobs)
-}
-
-/// The kernel's host name.
-fn host_name() -> Option<String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
-    Some(name.trim().to_owned()).filter(|n| !n.is_empty())
 }
 
 fn run_schedule(args: ScheduleArgs) -> Result<()> {
@@ -222,7 +216,7 @@ fn run_once(args: OnceArgs) -> Result<()> {
     };
     let echo = args.echo || target.scheme == Scheme::Tcp;
     let plan = EchoPlan {
-        count: args.echo_count.max(1),
+        count: args.echo_count,
         size: args.echo_size.max(probe::MIN_ECHO_SIZE),
         ..EchoPlan::default()
     };

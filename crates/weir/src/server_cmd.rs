@@ -267,9 +267,11 @@ async fn local_perfd() -> Result<(SocketAddr, SocketAddr)> {
 /// the local perfd, the first a few seconds after start so that a newcomer
 /// sees rows within the first minute.
 fn probe_tables(http: SocketAddr, echo: SocketAddr) -> String {
+    let vantage = crate::embedded_agent::host_name().unwrap_or_else(|| "local".to_owned());
+    let tags = format!("[inputs.probe.tags]\nvantage = {}\n", toml_string(&vantage));
     format!(
-        "[[inputs.probe]]\nurl = \"http://{http}/bulk/5242880\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"3s\"\n\
-         [[inputs.probe]]\nurl = \"tcp://{echo}\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"4s\"\n"
+        "[[inputs.probe]]\nurl = \"http://{http}/bulk/5242880\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"3s\"\n{tags}\
+         [[inputs.probe]]\nurl = \"tcp://{echo}\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"4s\"\n{tags}"
     )
 }
 

@@ -21,7 +21,8 @@ pub struct Faults {
     pub close_after: Option<u64>,
     /// Announce a checksum that does not match the body.
     pub bad_checksum: Option<bool>,
-    /// Answer with this HTTP status (and a short text body) instead of 200.
+    /// Answer with this HTTP status (300 to 599 but 304, with a short text
+    /// body) instead of 200.
     pub status: Option<u16>,
 }
 
@@ -53,8 +54,11 @@ impl Faults {
             return Err("rate must be at least 1 byte per second".into());
         }
         if let Some(s) = self.status {
-            if !(200..=599).contains(&s) {
-                return Err(format!("status {s} is not between 200 and 599"));
+            // Other 2xx would pass for a download; 1xx, 204 and 304 have no body.
+            if s != 200 && !(300..=599).contains(&s) || s == 304 {
+                return Err(format!(
+                    "status {s} is not 200 or between 300 and 599 (but 304)"
+                ));
             }
         }
         Ok(())
@@ -106,6 +110,8 @@ mod tests {
         assert!(Faults::from_query("rate=fast").is_err());
         assert!(Faults::from_query("rate=0").is_err());
         assert!(Faults::from_query("status=99").is_err());
+        assert!(Faults::from_query("status=204").is_err());
+        assert!(Faults::from_query("status=503").is_ok());
     }
 
     #[test]

@@ -173,9 +173,9 @@ async fn respond(conn: &mut impl Conn, status: u16, text: &str, close: bool) -> 
         text.len(),
         if close { "Connection: close\r\n" } else { "" },
     );
-    conn.write_all(head.as_bytes()).await.is_ok()
-        && conn.write_all(text.as_bytes()).await.is_ok()
-        && conn.flush().await.is_ok()
+    send(conn, head.as_bytes()).await.is_ok()
+        && send(conn, text.as_bytes()).await.is_ok()
+        && flush(conn).await.is_ok()
 }
 
 /// `GET /bulk/N`: the fault knobs of the query over perfd's defaults.
@@ -213,7 +213,7 @@ async fn bulk(conn: &mut impl Conn, request: &Request, defaults: &Faults) -> Nex
          Cache-Control: no-store\r\n{CHECKSUM_HEADER}: {crc:08x}\r\n{}\r\n",
         if request.close { "Connection: close\r\n" } else { "" },
     );
-    if conn.write_all(head.as_bytes()).await.is_err() || conn.flush().await.is_err() {
+    if send(conn, head.as_bytes()).await.is_err() || flush(conn).await.is_err() {
         return Next::Close;
     }
     if let Some(ms) = faults.body_delay_ms {
@@ -261,10 +261,10 @@ async fn send_body(conn: &mut impl Conn, len: u64, rate: Option<u64>) -> std::io
         }
         let want = usize::try_from(len - sent).unwrap_or(usize::MAX).min(chunk);
         let bytes = payload::slice_at(sent, want);
-        conn.write_all(bytes).await?;
+        send(conn, bytes).await?;
         sent += bytes.len() as u64;
     }
-    conn.flush().await
+    flush(conn).await
 }
 
 /// `POST /echo`: the request body back, byte for byte.
@@ -290,7 +290,22 @@ async fn echo(conn: &mut impl Conn, request: &Request, pending: &mut Vec<u8>) ->
     );
     let mut message = head.into_bytes();
     message.extend_from_slice(&body);
-    conn.write_all(&message).await.is_ok() && conn.flush().await.is_ok()
+    send(conn, &message).await.is_ok() && flush(conn).await.is_ok()
+}
+
+/// Writes all of `bytes`; a client that takes none of them for [`IDLE`]
+/// loses its connection, so a reader that stopped cannot hold a slot.
+async fn send(conn: &mut impl Conn, bytes: &[u8]) -> std::io::Result<()> {
+    tokio::time::timeout(IDLE, conn.write_all(bytes))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
+}
+
+/// Flushes (TLS buffers), bounded like [`send`].
+async fn flush(conn: &mut impl Conn) -> std::io::Result<()> {
+    tokio::time::timeout(IDLE, conn.flush())
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))?
 }
 
 /// The reason phrase of the statuses perfd sends (any other: "Status").

@@ -177,11 +177,15 @@ async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, S
 }
 
 /// The raw echo port: every byte goes back as it came, until the client
-/// closes or is idle for [`IDLE`].
+/// closes, sends nothing or takes nothing back for [`IDLE`].
 async fn echo_tcp(mut stream: TcpStream) {
     let mut buf = vec![0u8; 16 * 1024];
     while let Ok(Ok(n)) = tokio::time::timeout(IDLE, stream.read(&mut buf)).await {
-        if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+        if n == 0 {
+            return;
+        }
+        let echoed = tokio::time::timeout(IDLE, stream.write_all(&buf[..n])).await;
+        if !matches!(echoed, Ok(Ok(()))) {
             return;
         }
     }

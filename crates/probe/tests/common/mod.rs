@@ -54,6 +54,8 @@ pub enum Socks {
     Reply(u8),
     /// Accepts no offered method.
     NoMethod,
+    /// Reads the greeting and never answers.
+    Silent,
 }
 
 /// A SOCKS5 server on loopback, serving every connection as `mode` says.
@@ -78,6 +80,10 @@ async fn socks_conn(mut s: TcpStream, mode: Socks) -> std::io::Result<()> {
     let mut methods = vec![0u8; usize::from(head[1])];
     s.read_exact(&mut methods).await?;
     match &mode {
+        Socks::Silent => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return Ok(());
+        }
         Socks::NoMethod => {
             s.write_all(&[5, 0xFF]).await?;
             return Ok(());
