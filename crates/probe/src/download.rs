@@ -293,14 +293,15 @@ async fn read_header(
             }
             return Ok((head, filled));
         }
-        if filled >= MAX_HEADER {
+        if filled >= MAX_HEADER.min(buf.len()) {
             return Err(Failure::new(
                 FailureClass::Read,
                 Phase::Header,
                 format!("the response header is larger than {MAX_HEADER} bytes"),
             ));
         }
-        let n = read_some(io, &mut buf[filled..MAX_HEADER], stallout, Phase::Header).await?;
+        let room = MAX_HEADER.min(buf.len());
+        let n = read_some(io, &mut buf[filled..room], stallout, Phase::Header).await?;
         if n == 0 {
             return Err(Failure::new(
                 FailureClass::Eof,

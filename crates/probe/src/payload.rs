@@ -2,7 +2,8 @@
 //! that every download of n bytes is the same bytes (compressors on the
 //! path gain nothing, and the checksum can be announced before the body).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// The header carrying the body's CRC-32C as eight hex digits.
 pub const CHECKSUM_HEADER: &str = "x-weir-crc32c";
@@ -36,9 +37,27 @@ pub fn slice_at(offset: u64, len: usize) -> &'static [u8] {
     &block[start..end]
 }
 
-/// The CRC-32C of an n-byte body, in O(log n): the CRCs of whole blocks
-/// are combined by doubling, then the partial block is appended.
+/// The CRC-32C of an n-byte body. Computed in O(log n) (the CRCs of whole
+/// blocks combined by doubling, then the partial block appended), which
+/// still costs up to a millisecond, so the sizes asked for most recently
+/// are remembered: a schedule asks for the same few sizes all day.
 pub fn checksum(len: u64) -> u32 {
+    static CACHE: OnceLock<Mutex<HashMap<u64, u32>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(&crc) = cache.lock().ok().as_ref().and_then(|c| c.get(&len)) {
+        return crc;
+    }
+    let crc = compute_checksum(len);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(len, crc);
+    }
+    crc
+}
+
+fn compute_checksum(len: u64) -> u32 {
     let block = block();
     let mut crc = 0u32;
     let mut power = crc32c::crc32c(block);
@@ -79,6 +98,7 @@ mod tests {
                     (len as usize - body.len()).min(5000),
                 ));
             }
+            assert_eq!(compute_checksum(len), crc32c::crc32c(&body), "len {len}");
             assert_eq!(checksum(len), crc32c::crc32c(&body), "len {len}");
         }
     }

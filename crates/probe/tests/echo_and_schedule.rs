@@ -30,6 +30,21 @@ async fn echo_rounds_over_tcp_and_http() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_through_socks5() {
+    let (_, tcp) = perfd(None).await;
+    let proxy = common::socks5(common::Socks::Forward).await;
+    let reach = probe::Reach {
+        socks5: Some(probe::Socks5::parse(&proxy.to_string()).unwrap()),
+        ..quick()
+    };
+    let url = format!("tcp://localhost:{}", tcp.port());
+    let r = echo(&Target::parse(&url).unwrap(), &reach, EchoPlan::default()).await;
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert_eq!((r.samples.len(), r.lost()), (20, 0));
+    assert!(r.times.socks_reply.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_replies_are_counted_and_late_ones_skipped() {
     // Echoes only even-numbered requests; odd ones come back a second late,
     // after the next request's reply would be due.
