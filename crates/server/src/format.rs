@@ -135,9 +135,19 @@ impl Encoder {
         let kind = match format {
             OutputFormat::Json => Kind::Json(json_builder().build(Vec::new())),
             OutputFormat::Jsonl => Kind::Jsonl(json_builder().build(Vec::new())),
-            OutputFormat::Csv => Kind::Csv {
-                header_written: false,
-            },
+            OutputFormat::Csv => {
+                // CSV has no form for lists and structs (quantiles(), cdf()).
+                if let Some(f) = schema.fields().iter().find(|f| f.data_type().is_nested()) {
+                    return Err(ArrowError::InvalidArgumentError(format!(
+                        "column {:?} is a {} and CSV cannot hold it; use format json, jsonl or arrow, or unnest it",
+                        f.name(),
+                        f.data_type()
+                    )));
+                }
+                Kind::Csv {
+                    header_written: false,
+                }
+            }
             OutputFormat::Arrow => Kind::Arrow(StreamWriter::try_new(Vec::new(), schema)?),
         };
         Ok(Encoder {

@@ -149,7 +149,12 @@ async fn produce(
     let mut encoder = match Encoder::new(request.format, &stream.schema()) {
         Ok(encoder) => encoder,
         Err(e) => {
-            let _ = ready.send(Err(ApiError::internal(format!("encoding the result: {e}"))));
+            let error = match e {
+                // The result cannot take this format: the request's fault.
+                arrow::error::ArrowError::InvalidArgumentError(m) => ApiError::bad_request(m),
+                e => ApiError::internal(format!("encoding the result: {e}")),
+            };
+            let _ = ready.send(Err(error));
             return QueryResult::Error;
         }
     };

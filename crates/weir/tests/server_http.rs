@@ -769,3 +769,26 @@ fn many_clients_at_once() {
     assert_eq!(count(&url, None, "load", "load"), 8 * 20 * 50);
     weir.stop();
 }
+
+#[test]
+fn distribution_aggregates_come_back_as_json_lists_and_csv_says_why_not() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    let body: String = (1..=100)
+        .map(|i| format!("probe_http,target=a ttfb_us={i}i {i}\n"))
+        .collect();
+    assert_eq!(write_v1(url, t, "db=net&precision=s", &body).0, 204);
+    let sql = "SELECT quantiles(ttfb_us, 0.5, 0.99) AS q, cdf(ttfb_us, 4) AS c FROM probe_http";
+    let got = rows(url, t, "net", sql);
+    assert_eq!(got[0]["q"], json!([50.5, 99.01]));
+    assert_eq!(got[0]["c"][3], json!({"value": 100.0, "fraction": 1.0}));
+    assert_eq!(got[0]["c"][0], json!({"value": 25.0, "fraction": 0.25}));
+    let (status, bytes) = query(url, t, json!({"db": "net", "sql": sql, "format": "csv"}));
+    let text = String::from_utf8_lossy(&bytes);
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("\\\"q\\\"") && text.contains("json"),
+        "{text}"
+    );
+}

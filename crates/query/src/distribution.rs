@@ -1,0 +1,302 @@
+//! Distribution aggregates, exact over the rows they see:
+//!
+//! - `quantiles(field, q1, q2, …)`: the field's quantiles as a list of
+//!   floats, linearly interpolated between neighbouring values (as
+//!   `percentile_cont`), one per constant `q` in 0..=1;
+//! - `cdf(field, n)`: the empirical CDF at `n` evenly spaced fractions, as
+//!   a list of `{value, fraction}`: for fraction i/n, the smallest value
+//!   with at least that share of the rows at or below it. Monotone in both,
+//!   and the last point is (max, 1).
+//!
+//! Both keep every value of a group in memory (as `median` does). NULLs
+//! and NaNs are skipped; a group with no values gives NULL.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StructArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::utils::SingleRowListArrayBuilder;
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility,
+};
+use datafusion::physical_expr::PhysicalExpr;
+
+/// The most points `cdf` returns.
+pub const MAX_CDF_POINTS: i64 = 10_000;
+
+/// `quantiles(field, q1, q2, …)`.
+pub fn quantiles_udaf() -> AggregateUDF {
+    AggregateUDF::from(Quantiles {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+/// `cdf(field, n)`.
+pub fn cdf_udaf() -> AggregateUDF {
+    AggregateUDF::from(Cdf {
+        signature: Signature::user_defined(Volatility::Immutable),
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Quantiles {
+    signature: Signature,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Cdf {
+    signature: Signature,
+}
+
+fn float_list() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)))
+}
+
+fn point_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("value", DataType::Float64, false),
+        Field::new("fraction", DataType::Float64, false),
+    ])
+}
+
+fn numeric_or_null(t: &DataType) -> bool {
+    t.is_numeric() || *t == DataType::Null
+}
+
+/// The value of a constant argument (a literal, or a cast of one).
+fn constant(expr: &Arc<dyn PhysicalExpr>) -> Option<ScalarValue> {
+    let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
+    match expr.evaluate(&empty) {
+        Ok(ColumnarValue::Scalar(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// The values list kept as the partial state of both aggregates.
+fn values_state(args: &StateFieldsArgs) -> Vec<FieldRef> {
+    vec![Arc::new(Field::new(
+        format!("{}[values]", args.name),
+        float_list(),
+        true,
+    ))]
+}
+
+impl AggregateUDFImpl for Quantiles {
+    fn name(&self) -> &str {
+        "quantiles"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < 2 {
+            return plan_err!("quantiles(field, q1, q2, …) needs a field and at least one q");
+        }
+        if let Some(t) = arg_types.iter().find(|t| !numeric_or_null(t)) {
+            return plan_err!("quantiles takes numbers, not {t}");
+        }
+        Ok(vec![DataType::Float64; arg_types.len()])
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(float_list())
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let mut qs = Vec::with_capacity(args.exprs.len().saturating_sub(1));
+        for (i, expr) in args.exprs.iter().enumerate().skip(1) {
+            match constant(expr) {
+                Some(ScalarValue::Float64(Some(q))) if (0.0..=1.0).contains(&q) => qs.push(q),
+                Some(v) => {
+                    return plan_err!(
+                        "quantiles: argument {} is {v}; each q must be a number from 0 to 1",
+                        i + 1
+                    )
+                }
+                None => return plan_err!("quantiles: argument {} must be a constant", i + 1),
+            }
+        }
+        Ok(Box::new(Values::new(Finish::Quantiles(qs))))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(values_state(&args))
+    }
+}
+
+impl AggregateUDFImpl for Cdf {
+    fn name(&self) -> &str {
+        "cdf"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [field, n] if numeric_or_null(field) && (n.is_integer() || *n == DataType::Null) => {
+                Ok(vec![DataType::Float64, DataType::Int64])
+            }
+            _ => plan_err!("cdf(field, n) takes a numeric field and an integer number of points"),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Struct(point_fields()),
+            true,
+        ))))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let n = match args.exprs.get(1).and_then(constant) {
+            Some(ScalarValue::Int64(Some(n))) if (1..=MAX_CDF_POINTS).contains(&n) => n,
+            Some(v) => return plan_err!("cdf: n is {v}; it must be from 1 to {MAX_CDF_POINTS}"),
+            None => return plan_err!("cdf: n must be a constant"),
+        };
+        Ok(Box::new(Values::new(Finish::Cdf(n as usize))))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(values_state(&args))
+    }
+}
+
+/// What to make of the collected values.
+#[derive(Debug)]
+enum Finish {
+    Quantiles(Vec<f64>),
+    Cdf(usize),
+}
+
+/// Collects a group's values; finishes as quantiles or a CDF.
+#[derive(Debug)]
+struct Values {
+    finish: Finish,
+    values: Vec<f64>,
+}
+
+impl Values {
+    fn new(finish: Finish) -> Values {
+        Values {
+            finish,
+            values: Vec::new(),
+        }
+    }
+
+    fn extend(&mut self, array: &dyn Array) {
+        let floats = array.as_primitive::<Float64Type>();
+        self.values
+            .extend(floats.iter().flatten().filter(|v| !v.is_nan()));
+    }
+}
+
+/// The q-quantile of sorted, non-empty `v`, interpolated linearly.
+fn interpolate(v: &[f64], q: f64) -> f64 {
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+impl Accumulator for Values {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        if let Some(a) = values.first() {
+            self.extend(a.as_ref());
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first() else {
+            return Ok(());
+        };
+        let lists = lists.as_list::<i32>();
+        for i in 0..lists.len() {
+            if !lists.is_null(i) {
+                self.extend(lists.value(i).as_ref());
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let array = Arc::new(Float64Array::from(std::mem::take(&mut self.values)));
+        Ok(vec![
+            SingleRowListArrayBuilder::new(array).build_list_scalar()
+        ])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let v = &mut self.values;
+        if v.is_empty() {
+            return ScalarValue::try_from(&match &self.finish {
+                Finish::Quantiles(_) => float_list(),
+                Finish::Cdf(_) => DataType::List(Arc::new(Field::new_list_field(
+                    DataType::Struct(point_fields()),
+                    true,
+                ))),
+            });
+        }
+        v.sort_unstable_by(f64::total_cmp);
+        match &self.finish {
+            Finish::Quantiles(qs) => {
+                let out: Float64Array = qs.iter().map(|&q| Some(interpolate(v, q))).collect();
+                Ok(SingleRowListArrayBuilder::new(Arc::new(out)).build_list_scalar())
+            }
+            Finish::Cdf(n) => {
+                let total = v.len();
+                let (values, fractions): (Vec<f64>, Vec<f64>) = (1..=*n)
+                    .map(|i| {
+                        // The smallest rank r with r / total >= i / n.
+                        let rank = (i * total).div_ceil(*n).max(1);
+                        (v[rank - 1], i as f64 / *n as f64)
+                    })
+                    .unzip();
+                let points = StructArray::new(
+                    point_fields(),
+                    vec![
+                        Arc::new(Float64Array::from(values)) as ArrayRef,
+                        Arc::new(Float64Array::from(fractions)) as ArrayRef,
+                    ],
+                    None,
+                );
+                let list = ListArray::new(
+                    Arc::new(Field::new_list_field(
+                        DataType::Struct(point_fields()),
+                        true,
+                    )),
+                    OffsetBuffer::from_lengths([*n]),
+                    Arc::new(points),
+                    None,
+                );
+                Ok(ScalarValue::List(Arc::new(list)))
+            }
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_matches_percentile_cont() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(interpolate(&v, 0.0), 1.0);
+        assert_eq!(interpolate(&v, 1.0), 4.0);
+        assert_eq!(interpolate(&v, 0.5), 2.5);
+        assert_eq!(interpolate(&[7.0], 0.3), 7.0);
+    }
+}

@@ -1,0 +1,155 @@
+//! `quantiles` and `cdf` over rows written through the store, against the
+//! same figures computed here from the values themselves, on several
+//! distributions; grouping, empty groups and argument errors.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Float64Type;
+use lineproto::Precision;
+use query::QueryEngine;
+use store::{Store, StoreConfig};
+
+/// Deterministic samples of five shapes (n each), by inverse transform of
+/// a fixed low-discrepancy sequence.
+fn distributions(n: usize) -> Vec<(&'static str, Vec<f64>)> {
+    let u = |i: usize| ((i as f64 + 0.5) * 0.618_033_988_75).fract();
+    let normal = |p: f64| {
+        // Box–Muller with a second uniform from a different sequence.
+        let v = ((p * 7919.0).fract()).max(1e-12);
+        (-2.0 * p.max(1e-12).ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    vec![
+        ("uniform", (0..n).map(|i| 1.0 + 99.0 * u(i)).collect()),
+        (
+            "normal",
+            (0..n).map(|i| 200.0 + 30.0 * normal(u(i))).collect(),
+        ),
+        (
+            "lognormal",
+            (0..n).map(|i| (5.0 + 0.8 * normal(u(i))).exp()).collect(),
+        ),
+        (
+            "exponential",
+            (0..n).map(|i| -50.0 * (1.0 - u(i)).ln()).collect(),
+        ),
+        (
+            "pareto",
+            (0..n)
+                .map(|i| 10.0 / (1.0 - u(i)).powf(1.0 / 1.5))
+                .collect(),
+        ),
+    ]
+}
+
+fn exact_quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+async fn engine_with(lines: &str) -> (tempfile::TempDir, QueryEngine) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let summary = store
+        .write_lines("net", lines.as_bytes(), Precision::Nanoseconds)
+        .unwrap();
+    assert!(summary.rejected.is_empty(), "{:?}", summary.rejected);
+    (dir, QueryEngine::new(store))
+}
+
+#[tokio::test]
+async fn quantiles_and_cdf_are_exact_on_five_distributions() {
+    let n = 2000;
+    let mut lines = String::new();
+    let dists = distributions(n);
+    for (name, values) in &dists {
+        for (i, v) in values.iter().enumerate() {
+            lines.push_str(&format!("dl,dist={name} ttfb={v} {i}\n"));
+        }
+    }
+    let (_dir, engine) = engine_with(&lines).await;
+    let batches = engine
+        .sql(
+            "net",
+            "SELECT dist, quantiles(ttfb, 0.0, 0.05, 0.5, 0.95, 0.99, 1.0) AS q, cdf(ttfb, 20) AS c \
+             FROM dl GROUP BY dist ORDER BY dist",
+        )
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for batch in &batches {
+        let q = batch.column(1).as_list::<i32>();
+        let c = batch.column(2).as_list::<i32>();
+        for row in 0..batch.num_rows() {
+            let name = arrow::util::display::array_value_to_string(batch.column(0), row).unwrap();
+            let name = name.as_str();
+            let mut sorted = dists.iter().find(|(d, _)| *d == name).unwrap().1.clone();
+            sorted.sort_by(f64::total_cmp);
+            let got = q.value(row);
+            let got = got.as_primitive::<Float64Type>();
+            for (i, want_q) in [0.0, 0.05, 0.5, 0.95, 0.99, 1.0].iter().enumerate() {
+                let want = exact_quantile(&sorted, *want_q);
+                let rel = (got.value(i) - want).abs() / want.abs();
+                assert!(rel < 1e-12, "{name} q{want_q}: {} vs {want}", got.value(i));
+            }
+            let points = c.value(row);
+            let points = points.as_struct();
+            let values = points.column(0).as_primitive::<Float64Type>();
+            let fractions = points.column(1).as_primitive::<Float64Type>();
+            assert_eq!(points.len(), 20);
+            for i in 1..20 {
+                assert!(
+                    values.value(i) >= values.value(i - 1),
+                    "{name}: value not monotone"
+                );
+                assert!(
+                    fractions.value(i) > fractions.value(i - 1),
+                    "{name}: fraction not monotone"
+                );
+            }
+            assert_eq!(fractions.value(19), 1.0);
+            assert_eq!(values.value(19), *sorted.last().unwrap());
+            // Each point: exactly its share of the rows at or below it.
+            for i in 0..20 {
+                let below = sorted.iter().filter(|&&v| v <= values.value(i)).count();
+                assert!(
+                    below as f64 / n as f64 >= fractions.value(i),
+                    "{name} point {i}"
+                );
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5);
+}
+
+#[tokio::test]
+async fn empty_groups_give_null_and_bad_arguments_are_named() {
+    let (_dir, engine) =
+        engine_with("dl,dist=a ttfb=1 1\ndl,dist=a ttfb=3 2\ndl,dist=b ok=true 3\n").await;
+    let batches = engine
+        .sql(
+            "net",
+            "SELECT dist, quantiles(ttfb, 0.5) AS q FROM dl GROUP BY dist ORDER BY dist",
+        )
+        .await
+        .unwrap();
+    let q = batches[0].column(1).as_list::<i32>();
+    assert_eq!(q.value(0).as_primitive::<Float64Type>().value(0), 2.0);
+    assert!(q.is_null(1), "a group without values gives NULL");
+
+    for (sql, words) in [
+        ("SELECT quantiles(ttfb, 1.5) FROM dl", "from 0 to 1"),
+        ("SELECT quantiles(ttfb, ttfb) FROM dl", "constant"),
+        ("SELECT quantiles(ttfb) FROM dl", "at least one q"),
+        ("SELECT quantiles(dist, 0.5) FROM dl", "numbers"),
+        ("SELECT cdf(ttfb, 0) FROM dl", "from 1 to"),
+        ("SELECT cdf(ttfb, 0.5) FROM dl", "integer"),
+    ] {
+        let err = engine.sql("net", sql).await.unwrap_err().to_string();
+        assert!(err.contains(words), "{sql}: {err}");
+    }
+}
