@@ -1,0 +1,205 @@
+//! The sketch's binary form, as stored in rollup files and passed between
+//! SQL functions: version 1 is
+//!
+//! ```text
+//! [1] [alpha f64 LE] [count varint] [zero varint] [sum f64] [min f64] [max f64]
+//! positive store, then negative store, each:
+//!   [buckets varint] then per non-empty bucket, ascending:
+//!   [index − previous index, zigzag varint (previous starts at 0)] [count varint]
+//! ```
+//!
+//! Decoding checks everything (version, α, strictly ascending indices,
+//! non-zero counts that add up to the count, min ≤ max, no trailing bytes),
+//! so a damaged value is an error, never a wrong answer or a panic.
+
+use crate::store::MAX_BUCKETS;
+use crate::DDSketch;
+
+const VERSION: u8 = 1;
+
+/// Why bytes are not a sketch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a sketch: {0}")]
+pub struct DecodeError(String);
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A cursor over the bytes being decoded.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn err<T>(what: &str) -> Result<T, DecodeError> {
+        Err(DecodeError(what.to_owned()))
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        let (&b, rest) = self
+            .bytes
+            .split_first()
+            .ok_or_else(|| DecodeError("truncated".into()))?;
+        self.bytes = rest;
+        Ok(b)
+    }
+
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        if self.bytes.len() < 8 {
+            return Self::err("truncated");
+        }
+        let (head, rest) = self.bytes.split_at(8);
+        self.bytes = rest;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(head);
+        Ok(f64::from_le_bytes(b))
+    }
+
+    fn varint(&mut self) -> Result<u64, DecodeError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            let bits = u64::from(b & 0x7F);
+            if shift == 63 && bits > 1 {
+                return Self::err("a varint overflows 64 bits");
+            }
+            v |= bits << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Self::err("a varint is longer than 10 bytes")
+    }
+}
+
+impl DDSketch {
+    /// The sketch's binary form (see the module docs of `codec`).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(48 + 4 * self.positive.buckets().count());
+        out.push(VERSION);
+        out.extend_from_slice(&self.alpha.to_le_bytes());
+        put_varint(&mut out, self.count);
+        put_varint(&mut out, self.zero);
+        for v in [self.sum, self.min, self.max] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for store in [&self.positive, &self.negative] {
+            put_varint(&mut out, store.buckets().count() as u64);
+            let mut previous = 0i64;
+            for (i, c) in store.buckets() {
+                put_varint(&mut out, zigzag(i64::from(i) - previous));
+                put_varint(&mut out, c);
+                previous = i64::from(i);
+            }
+        }
+        out
+    }
+
+    /// A sketch from its binary form.
+    pub fn decode(bytes: &[u8]) -> Result<DDSketch, DecodeError> {
+        let mut r = Reader { bytes };
+        let version = r.byte()?;
+        if version != VERSION {
+            return Reader::err(&format!("version {version}, expected {VERSION}"));
+        }
+        let alpha = r.f64()?;
+        let mut sketch = DDSketch::new(alpha).map_err(|e| DecodeError(e.to_string()))?;
+        let count = r.varint()?;
+        let zero = r.varint()?;
+        let (sum, min, max) = (r.f64()?, r.f64()?, r.f64()?);
+        let mut total = zero;
+        for negative in [false, true] {
+            let buckets = r.varint()?;
+            if buckets > MAX_BUCKETS as u64 {
+                return Reader::err("more buckets than a store keeps");
+            }
+            let mut previous = 0i64;
+            for n in 0..buckets {
+                let index = previous + unzigzag(r.varint()?);
+                if n > 0 && index <= previous {
+                    return Reader::err("bucket indices are not ascending");
+                }
+                let index = i32::try_from(index)
+                    .map_err(|_| DecodeError("a bucket index is out of range".into()))?;
+                let c = r.varint()?;
+                if c == 0 {
+                    return Reader::err("an empty bucket");
+                }
+                total = total
+                    .checked_add(c)
+                    .ok_or_else(|| DecodeError("counts overflow".into()))?;
+                if negative {
+                    sketch.negative.add(index, c);
+                } else {
+                    sketch.positive.add(index, c);
+                }
+                previous = i64::from(index);
+            }
+        }
+        if !r.bytes.is_empty() {
+            return Reader::err("trailing bytes");
+        }
+        if total != count {
+            return Reader::err("bucket counts do not add up to the count");
+        }
+        if count > 0 && !(min <= max && sum.is_finite()) {
+            return Reader::err("min, max or sum is not a number");
+        }
+        sketch.zero = zero;
+        sketch.count = count;
+        sketch.sum = if count > 0 { sum } else { 0.0 };
+        if count > 0 {
+            sketch.min = min;
+            sketch.max = max;
+        }
+        Ok(sketch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(Reader { bytes: &out }.varint(), Ok(v));
+        }
+        for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+
+    #[test]
+    fn damage_is_an_error() {
+        let mut s = DDSketch::new(0.01).unwrap();
+        for v in [1.0, 2.0, -3.0, 0.0] {
+            s.add(v);
+        }
+        let bytes = s.encode();
+        assert_eq!(DDSketch::decode(&bytes).unwrap(), s);
+        assert!(DDSketch::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(DDSketch::decode(&extra).is_err());
+        let mut wrong_count = bytes.clone();
+        wrong_count[9] = 7;
+        assert!(DDSketch::decode(&wrong_count).is_err());
+        assert!(DDSketch::decode(&[2]).is_err());
+    }
+}
