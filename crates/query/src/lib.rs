@@ -36,7 +36,9 @@
 //! interpolated as `percentile_cont`) and `cdf(field, n)` (a list of
 //! `{value, fraction}` at fractions 1/n … 1) are exact aggregates over the
 //! rows they see, e.g. `SELECT country, cdf(ttfb_us, 100) FROM probe_http
-//! GROUP BY country`.
+//! GROUP BY country`. Sketches (DDSketch, 1 % relative accuracy):
+//! `sketch(field)` and `sketch_merge(sketch)` aggregate to a binary sketch,
+//! `sketch_quantile(sketch, q)` reads a quantile from one.
 //!
 //! `last_rows('table')` is the latest row of every series of a table: each
 //! data file is read in full once, the first time it is needed, and its
@@ -46,6 +48,7 @@
 mod distribution;
 mod last_rows;
 mod parquet_reader;
+mod sketches;
 mod table;
 mod time_filter;
 
@@ -62,6 +65,7 @@ use store::Store;
 
 pub use distribution::{cdf_udaf, quantiles_udaf, MAX_CDF_POINTS};
 use last_rows::LastRowsFunction;
+pub use sketches::{sketch_merge_udaf, sketch_quantile_udf, sketch_udaf};
 pub use table::{StoreSchema, StoreTable};
 
 /// The catalog name under which every database appears.
@@ -141,6 +145,9 @@ impl QueryEngine {
         ctx.register_catalog(CATALOG, Arc::new(catalog));
         ctx.register_udaf(distribution::quantiles_udaf());
         ctx.register_udaf(distribution::cdf_udaf());
+        ctx.register_udaf(sketches::sketch_udaf());
+        ctx.register_udaf(sketches::sketch_merge_udaf());
+        ctx.register_udf(sketches::sketch_quantile_udf());
         ctx.register_udtf(
             "last_rows",
             Arc::new(LastRowsFunction::new(Arc::clone(&self.store), db)),

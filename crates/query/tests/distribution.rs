@@ -153,3 +153,49 @@ async fn empty_groups_give_null_and_bad_arguments_are_named() {
         assert!(err.contains(words), "{sql}: {err}");
     }
 }
+
+#[tokio::test]
+async fn sketches_merge_across_groups_within_one_percent() {
+    let n = 3000;
+    let mut lines = String::new();
+    let dists = distributions(n);
+    for (name, values) in &dists {
+        for (i, v) in values.iter().enumerate() {
+            lines.push_str(&format!("dl,dist={name},host=h{} ttfb={v} {i}\n", i % 7));
+        }
+    }
+    let (_dir, engine) = engine_with(&lines).await;
+    for (name, values) in &dists {
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        // Per-host sketches merged: the sketch of all rows of the distribution.
+        let sql = format!(
+            "SELECT sketch_quantile(sketch_merge(s), 0.5) AS p50, sketch_quantile(sketch_merge(s), 0.99) AS p99 \
+             FROM (SELECT host, sketch(ttfb) AS s FROM dl WHERE dist = '{name}' GROUP BY host)"
+        );
+        let batches = engine.sql("net", &sql).await.unwrap();
+        for (col, q) in [(0, 0.5), (1, 0.99)] {
+            let got = batches[0]
+                .column(col)
+                .as_primitive::<Float64Type>()
+                .value(0);
+            let exact = sorted[(q * (n - 1) as f64).floor() as usize];
+            assert!(
+                (got - exact).abs() / exact.abs() <= 0.01,
+                "{name} q{q}: {got} vs {exact}"
+            );
+        }
+    }
+    let err = engine
+        .sql("net", "SELECT sketch_quantile(X'0102', 0.5)")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a sketch"), "{err}");
+    let err = engine
+        .sql("net", "SELECT sketch_merge(ttfb) FROM dl")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sketches"), "{err}");
+}
