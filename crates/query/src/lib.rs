@@ -40,11 +40,16 @@
 //! `sketch(field)` and `sketch_merge(sketch)` aggregate to a binary sketch,
 //! `sketch_quantile(sketch, q)` reads a quantile from one.
 //!
+//! [`analytics`] answers the network questions (CDFs, quantile bands, the
+//! failure rainbow, pivots) from query-string parameters, for the server's
+//! `/api/v1/cdf` and friends.
+//!
 //! `last_rows('table')` is the latest row of every series of a table: each
 //! data file is read in full once, the first time it is needed, and its
 //! latest rows are kept in memory. Queries only read: statements that would
 //! create, change or write anything are refused.
 
+pub mod analytics;
 mod distribution;
 mod last_rows;
 mod parquet_reader;

@@ -19,7 +19,7 @@ use crate::config::ServerConfig;
 use crate::error::{ApiError, Flavor};
 use crate::metrics::Metrics;
 use crate::tokens::{Scope, Tokens, Verifier};
-use crate::{influxql, sql, tokens_api, write};
+use crate::{analytics, influxql, sql, tokens_api, write};
 
 /// The InfluxDB version weir answers as, for clients that look.
 pub const INFLUXDB_VERSION: &str = "1.8.10";
@@ -48,6 +48,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v2/write", post(write::write_v2))
         .route("/query", get(influxql::query_v1).post(influxql::query_v1))
         .route("/api/v1/query", post(sql::query))
+        .route("/api/v1/cdf", get(analytics::cdf))
+        .route("/api/v1/quantiles", get(analytics::quantiles))
+        .route("/api/v1/rainbow", get(analytics::rainbow))
+        .route("/api/v1/pivot", get(analytics::pivot))
         .route(
             "/api/v1/tokens",
             get(tokens_api::list).post(tokens_api::create),
@@ -73,6 +77,10 @@ fn endpoint(path: &str) -> &'static str {
         "/api/v2/write" => "/api/v2/write",
         "/query" => "/query",
         "/api/v1/query" => "/api/v1/query",
+        "/api/v1/cdf" => "/api/v1/cdf",
+        "/api/v1/quantiles" => "/api/v1/quantiles",
+        "/api/v1/rainbow" => "/api/v1/rainbow",
+        "/api/v1/pivot" => "/api/v1/pivot",
         "/api/v1/tokens" => "/api/v1/tokens",
         p if p.starts_with("/api/v1/tokens/") => "/api/v1/tokens/{id}",
         _ => "other",

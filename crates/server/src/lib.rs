@@ -50,6 +50,7 @@
 //! # });
 //! ```
 
+mod analytics;
 mod app;
 mod auth;
 mod body;

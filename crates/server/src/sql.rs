@@ -259,7 +259,7 @@ async fn deliver(
 
 /// 404 for an unknown database, 500 for failures of the store or the
 /// engine itself, 400 (with the engine's message) for everything else.
-fn query_error(e: &QueryError) -> ApiError {
+pub(crate) fn query_error(e: &QueryError) -> ApiError {
     match e {
         QueryError::DatabaseNotFound(db) => {
             ApiError::not_found(format!("database not found: {db:?}"))

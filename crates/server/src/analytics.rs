@@ -1,0 +1,147 @@
+//! `GET /api/v1/cdf`, `/api/v1/quantiles`, `/api/v1/rainbow` and
+//! `/api/v1/pivot`: the network analytics of `query::analytics` over HTTP.
+//! Parameters are query-string pairs (`db`, `table`, `field`, `start`,
+//! `end`, `where` repeatable, `group_by`, `every`, and each endpoint's own);
+//! the answer is JSON, or CSV with `format=csv`. A read token for the
+//! database is needed.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use query::analytics::{self, AnalyticsError, Answer, Params};
+use query::QueryEngine;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::sql::query_error;
+use crate::tokens::Scope;
+
+/// Which question.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Cdf,
+    Quantiles,
+    Rainbow,
+    Pivot,
+}
+
+impl Kind {
+    /// The endpoint's own parameters.
+    fn extra_keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Cdf => &["points"],
+            Kind::Quantiles => &["q"],
+            Kind::Rainbow => &["category"],
+            Kind::Pivot => &["rows", "columns", "agg"],
+        }
+    }
+
+    async fn run(self, engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsError> {
+        match self {
+            Kind::Cdf => analytics::cdf(engine, p).await,
+            Kind::Quantiles => analytics::quantiles(engine, p).await,
+            Kind::Rainbow => analytics::rainbow(engine, p).await,
+            Kind::Pivot => analytics::pivot(engine, p).await,
+        }
+    }
+}
+
+/// `GET /api/v1/cdf`.
+pub(crate) async fn cdf(
+    state: State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    serve(state, caller, query, Kind::Cdf).await
+}
+
+/// `GET /api/v1/quantiles`.
+pub(crate) async fn quantiles(
+    state: State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    serve(state, caller, query, Kind::Quantiles).await
+}
+
+/// `GET /api/v1/rainbow`.
+pub(crate) async fn rainbow(
+    state: State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    serve(state, caller, query, Kind::Rainbow).await
+}
+
+/// `GET /api/v1/pivot`.
+pub(crate) async fn pivot(
+    state: State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    serve(state, caller, query, Kind::Pivot).await
+}
+
+async fn serve(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(query): RawQuery,
+    kind: Kind,
+) -> Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("query string: {e}")))?;
+    let csv = match pairs
+        .iter()
+        .rfind(|(k, _)| k == "format")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format: {other:?}; expected json or csv"
+            )))
+        }
+    };
+    let params = Params::from_pairs(&pairs, kind.extra_keys()).map_err(ApiError::bad_request)?;
+    caller.require(Scope::Read, &params.db)?;
+    let engine = state.engine.clone();
+    let limit = state.config.query_timeout();
+    let limit_secs = state.config.query_timeout_secs;
+    let task = state
+        .query_runtime
+        .spawn(async move { tokio::time::timeout(limit, kind.run(&engine, &params)).await });
+    let answer = match task.await {
+        Ok(Ok(Ok(answer))) => answer,
+        Ok(Ok(Err(AnalyticsError::BadRequest(m)))) => return Err(ApiError::bad_request(m)),
+        Ok(Ok(Err(AnalyticsError::Query(e)))) => return Err(query_error(&e)),
+        Ok(Err(_)) => {
+            return Err(ApiError::bad_request(format!(
+                "the question took longer than {limit_secs} s (query-timeout-secs) and was stopped"
+            )))
+        }
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "the analytics task failed: {e}"
+            )))
+        }
+    };
+    Ok(if csv {
+        (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            answer.csv,
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.json.to_string(),
+        )
+            .into_response()
+    })
+}

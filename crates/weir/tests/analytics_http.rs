@@ -1,0 +1,278 @@
+//! The analytics endpoints of a real server over HTTP: CDFs, quantile bands,
+//! the failure rainbow and pivots, with filters, group-bys (tags and derived
+//! dimensions), CSV, and errors that name the parameter.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{data_dir, server, write_v1};
+use serde_json::Value;
+
+/// 2 countries × 48 hours of downloads: IR slower, DE faster; some
+/// failures with their class (and `partial`).
+fn load(url: &str, token: Option<&str>) -> Vec<(String, i64, Option<&'static str>)> {
+    let start = 1_700_000_000i64 - 1_700_000_000 % 86_400; // a midnight, UTC
+    let mut rows = Vec::new();
+    let mut body = String::new();
+    for hour in 0..48i64 {
+        for (country, egress, base) in [("IR", "ams", 800i64), ("DE", "fra", 100)] {
+            for k in 0..5i64 {
+                let t = start + hour * 3600 + k * 60;
+                let ttfb = base + hour * 3 + k * 11;
+                let error = match (hour + k) % 10 {
+                    0 if country == "IR" => Some("TIMEOUT"),
+                    5 => Some("RESET"),
+                    _ => None,
+                };
+                let mut line = format!("probe_http,country={country},egress={egress}");
+                if let Some(e) = error {
+                    line.push_str(&format!(",error={e},phase=body"));
+                }
+                let partial = error == Some("RESET");
+                line.push_str(&format!(
+                    " ttfb_us={ttfb}i,partial={partial},ok={} {t}\n",
+                    error.is_none()
+                ));
+                body.push_str(&line);
+                rows.push((country.to_owned(), ttfb, error));
+            }
+        }
+    }
+    assert_eq!(write_v1(url, token, "db=net&precision=s", &body).0, 204);
+    rows
+}
+
+fn get(url: &str, token: Option<&str>, path: &str) -> (u16, String) {
+    common::answer(common::with_token(
+        common::http().get(format!("{url}{path}")),
+        token,
+    ))
+}
+
+fn get_json(url: &str, token: Option<&str>, path: &str) -> Value {
+    let (status, body) = get(url, token, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn exact_quantile(mut v: Vec<f64>, q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let pos = q * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+#[test]
+fn cdf_quantiles_rainbow_and_pivot() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    let rows = load(url, t);
+
+    // CDF per country: monotone, ends at 1, counts right.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&group_by=country&points=10",
+    );
+    assert_eq!(j["source"], "raw");
+    let groups = j["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2);
+    for g in groups {
+        let country = g["group"]["country"].as_str().unwrap();
+        let n = rows.iter().filter(|r| r.0 == country).count();
+        assert_eq!(g["count"], n as i64);
+        let pts = g["points"].as_array().unwrap();
+        assert_eq!(pts.len(), 10);
+        for w in pts.windows(2) {
+            assert!(w[1]["value"].as_f64() >= w[0]["value"].as_f64());
+            assert!(w[1]["fraction"].as_f64() > w[0]["fraction"].as_f64());
+        }
+        assert_eq!(pts[9]["fraction"], 1.0);
+        let max = rows
+            .iter()
+            .filter(|r| r.0 == country)
+            .map(|r| r.1)
+            .max()
+            .unwrap();
+        assert_eq!(pts[9]["value"].as_f64(), Some(max as f64));
+    }
+    // A filter leaves one group; CSV has a header and a row per point.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&where=country=IR&points=4",
+    );
+    assert_eq!(j["groups"].as_array().unwrap().len(), 1);
+    let (status, csv) = get(
+        url,
+        t,
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&group_by=country&points=4&format=csv",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(csv.lines().next(), Some("country,value,fraction"));
+    assert_eq!(csv.lines().count(), 1 + 2 * 4);
+
+    // Quantile bands per day: exact against the rows of each (country, day).
+    let j = get_json(url, t, "/api/v1/quantiles?db=net&table=probe_http&field=ttfb_us&group_by=country&every=1d&q=0.5,0.9");
+    let series = j["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    for s in series {
+        let country = s["group"]["country"].as_str().unwrap();
+        let buckets = s["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), 2, "two days");
+        for (day, b) in buckets.iter().enumerate() {
+            let per_day = 24 * 5;
+            let values: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.0 == country)
+                .skip(day * per_day)
+                .take(per_day)
+                .map(|r| r.1 as f64)
+                .collect();
+            assert_eq!(b["count"], per_day as i64);
+            for (i, q) in [0.5, 0.9].iter().enumerate() {
+                let want = exact_quantile(values.clone(), *q);
+                let got = b["values"][i].as_f64().unwrap();
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "{country} day {day} q{q}: {got} vs {want}"
+                );
+            }
+            assert!(b["time"].as_str().unwrap().ends_with("T00:00:00Z"), "{b}");
+        }
+    }
+    // Default bands: every 5 % from 0 to 1.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/quantiles?db=net&table=probe_http&field=ttfb_us",
+    );
+    assert_eq!(j["q"].as_array().unwrap().len(), 21);
+
+    // The rainbow: shares add up to 1; timeouts, failures and partial apart.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/rainbow?db=net&table=probe_http&group_by=country&every=1d",
+    );
+    for s in j["series"].as_array().unwrap() {
+        let country = s["group"]["country"].as_str().unwrap();
+        for b in s["buckets"].as_array().unwrap() {
+            let sum: f64 = b["shares"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_f64().unwrap())
+                .sum();
+            assert!((sum - 1.0).abs() < 1e-9, "{b}");
+            assert_eq!(b["total"], 120);
+            if country == "DE" {
+                assert_eq!(b["timeouts"], 0.0);
+            } else {
+                assert!(b["timeouts"].as_f64().unwrap() > 0.0);
+            }
+            assert!(b["failures"].as_f64().unwrap() > 0.0);
+            assert_eq!(b["partial"], b["failures"], "every RESET here is partial");
+            assert!(b["shares"]["ok"].as_f64().unwrap() > 0.5);
+        }
+    }
+
+    // Pivot: count per country × egress; a quantile per cell.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/pivot?db=net&table=probe_http&rows=country&columns=egress&agg=count",
+    );
+    assert_eq!(j["column_keys"], serde_json::json!(["ams", "fra"]));
+    let ir = j["row_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|k| k == "IR")
+        .unwrap();
+    assert_eq!(j["cells"][ir][0], 240.0);
+    assert_eq!(j["cells"][ir][1], Value::Null);
+    let j = get_json(url, t, "/api/v1/pivot?db=net&table=probe_http&field=ttfb_us&rows=country&columns=day_of_week&agg=p50");
+    assert_eq!(
+        j["column_keys"].as_array().unwrap().len(),
+        2,
+        "two days: two weekdays"
+    );
+
+    // A derived dimension as a group.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&group_by=half_hour_of_day&points=2",
+    );
+    assert_eq!(
+        j["groups"].as_array().unwrap().len(),
+        24,
+        "rows fall in the first half hour of each hour"
+    );
+}
+
+#[test]
+fn analytics_errors_name_the_parameter_and_need_a_read_token() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    load(url, t);
+    for (path, words) in [
+        ("/api/v1/cdf?db=net&table=probe_http&field=nope", "nope"),
+        ("/api/v1/cdf?db=net&table=nothing&field=ttfb_us", "nothing"),
+        ("/api/v1/cdf?db=net&table=probe_http", "field"),
+        (
+            "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&points=0",
+            "points",
+        ),
+        (
+            "/api/v1/quantiles?db=net&table=probe_http&field=ttfb_us&q=2",
+            "q",
+        ),
+        (
+            "/api/v1/rainbow?db=net&table=probe_http&every=soon",
+            "every",
+        ),
+        (
+            "/api/v1/pivot?db=net&table=probe_http&rows=country",
+            "columns",
+        ),
+        (
+            "/api/v1/pivot?db=net&table=probe_http&rows=country&columns=egress&agg=mode",
+            "agg",
+        ),
+        (
+            "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&format=xml",
+            "format",
+        ),
+        (
+            "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&color=red",
+            "color",
+        ),
+    ] {
+        let (status, body) = get(url, t, path);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains(words), "{path}: {body}");
+    }
+    let path = "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us";
+    assert_eq!(get(url, None, path).0, 401);
+    let other = common::run(&[
+        "token",
+        "create",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--db",
+        "other",
+        "--read",
+    ]);
+    let token = String::from_utf8(other.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert_eq!(get(url, Some(&token), path).0, 403);
+}
