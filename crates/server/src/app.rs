@@ -159,7 +159,8 @@ async fn not_found(request: Request) -> ApiError {
     let path = request.uri().path();
     ApiError::not_found(format!(
         "no endpoint {path}; weir serves /write, /api/v2/write, /query, /api/v1/query, \
-         /api/v1/tokens, /ping, /health and /metrics"
+         /api/v1/cdf, /api/v1/quantiles, /api/v1/rainbow, /api/v1/pivot, /api/v1/tokens, \
+         /ping, /health and /metrics"
     ))
     .flavor(Flavor::of_path(path))
 }

@@ -4,6 +4,7 @@
 mod agent_cmd;
 mod embedded_agent;
 mod perfd_cmd;
+mod plot_cmd;
 mod probe_cmd;
 mod query_cmd;
 mod ratemon_cmd;
@@ -48,6 +49,8 @@ enum Command {
     Relay(Planned),
     /// Ask a SQL question of a data directory or a server.
     Query(query_cmd::QueryArgs),
+    /// Draw a CDF, quantile bands or the failure rainbow from a server as SVG.
+    Plot(Box<plot_cmd::PlotArgs>),
     /// Create and manage access tokens.
     Token(token_cmd::TokenArgs),
     /// The first run: server, local agent, rate monitor, perfd and self-probes in one process,
@@ -66,6 +69,7 @@ impl Command {
             Command::Perfd(_) => "perfd",
             Command::Relay(_) => "relay",
             Command::Query(_) => "query",
+            Command::Plot(_) => "plot",
             Command::Token(_) => "token",
             Command::Up(_) => "up",
         }
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Ratemon(args) => ratemon_cmd::run(*args),
         Command::Probe(args) => probe_cmd::run(*args),
         Command::Perfd(args) => perfd_cmd::run(args),
+        Command::Plot(args) => plot_cmd::run(*args),
         // Each issue that lands a subcommand gives it an arm above.
         _ => {
             eprintln!("weir {name}: not implemented yet");

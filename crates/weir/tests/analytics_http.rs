@@ -276,3 +276,66 @@ fn analytics_errors_name_the_parameter_and_need_a_read_token() {
         .to_owned();
     assert_eq!(get(url, Some(&token), path).0, 403);
 }
+
+#[test]
+fn weir_plot_draws_svg_from_the_analytics_api() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    load(url, t);
+    let out = tempfile::tempdir().unwrap();
+    let base = [
+        "--url",
+        url.as_str(),
+        "--token",
+        weir.admin(),
+        "--db",
+        "net",
+        "--table",
+        "probe_http",
+    ];
+    for (chart, extra, marks) in [
+        (
+            "cdf",
+            vec!["--field", "ttfb_us", "--group-by", "country"],
+            vec!["<path", "IR: ", "DE: "],
+        ),
+        (
+            "bands",
+            vec!["--field", "ttfb_us", "--where", "country=IR"],
+            vec!["<polygon", "q0.5 = "],
+        ),
+        (
+            "rainbow",
+            vec!["--every", "1d"],
+            vec!["<rect", "TIMEOUT", "RESET"],
+        ),
+    ] {
+        let file = out.path().join(format!("{chart}.svg"));
+        let mut args = vec!["plot", chart];
+        args.extend_from_slice(&base);
+        args.extend(extra);
+        args.extend(["-o", file.to_str().unwrap()]);
+        let result = common::run(&args);
+        assert!(
+            result.status.success(),
+            "{chart}: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let svg = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("<title>"),
+            "{chart}"
+        );
+        for m in marks {
+            assert!(svg.contains(m), "{chart} lacks {m}");
+        }
+    }
+    let png = out.path().join("x.png");
+    let mut args = vec!["plot", "cdf"];
+    args.extend_from_slice(&base);
+    args.extend(["--field", "ttfb_us", "-o", png.to_str().unwrap()]);
+    let result = common::run(&args);
+    assert!(!result.status.success());
+    assert!(String::from_utf8_lossy(&result.stderr).contains("svg"));
+}
