@@ -1,8 +1,8 @@
 //! weir's charts as self-contained SVG: the CDF of a measurement per group,
 //! quantile bands over time drawn like SmokePing's smoke, and the failure
 //! rainbow. Every point, band and bar carries a `<title>`, which browsers
-//! show on hover. No fonts, no files, no dependencies: the server renders
-//! them for the dashboard and `weir plot` writes them for reports.
+//! show on hover. No fonts, no files, no dependencies: `weir plot` writes
+//! them for reports, and the dashboard is to render them on the server.
 //!
 //! ```
 //! let svg = charts::cdf("TTFB", "µs", &[charts::CdfSeries {

@@ -4,7 +4,8 @@
 //! - `sketch_merge(sketch)`: aggregate, the merge of sketches (exact: the
 //!   merge of the parts' sketches is the sketch of the whole);
 //! - `sketch_quantile(sketch, q)`: scalar, a sketch's q-quantile, within
-//!   1 % of the exact one.
+//!   1 % of the value of rank ⌊q·(n − 1)⌋ (no interpolation, unlike
+//!   `quantiles`).
 //!
 //! `SELECT sketch_quantile(sketch_merge(s), 0.99) FROM (SELECT host,
 //! sketch(ttfb_us) AS s FROM probe_http GROUP BY host)` is the p99 over all

@@ -8,9 +8,11 @@
 //!   [index − previous index, zigzag varint (previous starts at 0)] [count varint]
 //! ```
 //!
-//! Decoding checks everything (version, α, strictly ascending indices,
+//! Decoding checks the structure (version, α, strictly ascending indices,
 //! non-zero counts that add up to the count, min ≤ max, no trailing bytes),
-//! so a damaged value is an error, never a wrong answer or a panic.
+//! so damaged bytes are an error or, at worst, a sketch with other counts —
+//! never a panic. It does not prove that min, max and sum agree with the
+//! buckets.
 
 use crate::store::MAX_BUCKETS;
 use crate::DDSketch;
@@ -128,7 +130,9 @@ impl DDSketch {
             }
             let mut previous = 0i64;
             for n in 0..buckets {
-                let index = previous + unzigzag(r.varint()?);
+                let index = previous
+                    .checked_add(unzigzag(r.varint()?))
+                    .ok_or_else(|| DecodeError("a bucket index is out of range".into()))?;
                 if n > 0 && index <= previous {
                     return Reader::err("bucket indices are not ascending");
                 }

@@ -1,8 +1,11 @@
 //! DDSketch (Masson, Rim and Lee, VLDB 2019): a quantile sketch whose
 //! answers are within a relative error α of the true quantile, whatever the
 //! distribution, and which merges exactly — the sketch of two data sets is
-//! the merge of their sketches. weir keeps one per series, field and
-//! half-hour (rollups) and merges them at query time.
+//! the merge of their sketches (while their values span fewer than 8192
+//! buckets, about 71 orders of magnitude at α = 1 %; beyond, the lowest
+//! buckets are folded together). The SQL functions `sketch`,
+//! `sketch_merge` and `sketch_quantile` use it; rollups are to keep one per
+//! series, field and half-hour.
 //!
 //! Values are counted in logarithmic buckets: bucket i holds (γ^(i−1), γ^i]
 //! with γ = (1 + α) / (1 − α), and answers with 2γ^i / (1 + γ), which is
@@ -34,6 +37,10 @@ use store::Store;
 /// The relative accuracy weir's rollups use: 1 %.
 pub const DEFAULT_ALPHA: f64 = 0.01;
 
+/// The finest and coarsest relative accuracy accepted.
+const MIN_ALPHA: f64 = 1e-4;
+const MAX_ALPHA: f64 = 0.5;
+
 /// Magnitudes below this are counted as zero (they have no bucket).
 const MIN_INDEXABLE: f64 = 1e-9;
 
@@ -55,8 +62,8 @@ pub struct DDSketch {
 /// Why sketches cannot be built or merged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SketchError {
-    /// α must be in (0, 1).
-    #[error("relative accuracy {0} is not between 0 and 1")]
+    /// α must be from 0.0001 to 0.5.
+    #[error("relative accuracy {0} is not from 0.0001 to 0.5")]
     Alpha(f64),
     /// Only sketches of the same accuracy merge.
     #[error("cannot merge a sketch of accuracy {0} into one of accuracy {1}")]
@@ -67,9 +74,10 @@ pub enum SketchError {
 }
 
 impl DDSketch {
-    /// An empty sketch with relative accuracy `alpha` (e.g. 0.01 for 1 %).
+    /// An empty sketch with relative accuracy `alpha`, from 0.0001 to 0.5
+    /// (e.g. 0.01 for 1 %): finer would make buckets too many to be useful.
     pub fn new(alpha: f64) -> Result<DDSketch, SketchError> {
-        if !(alpha > 0.0 && alpha < 1.0) {
+        if !(MIN_ALPHA..=MAX_ALPHA).contains(&alpha) {
             return Err(SketchError::Alpha(alpha));
         }
         let gamma = (1.0 + alpha) / (1.0 - alpha);

@@ -201,6 +201,24 @@ fn cdf_quantiles_rainbow_and_pivot() {
         "two days: two weekdays"
     );
 
+    // Two dimensions: CSV columns in group_by order.
+    let (_, csv) = get(url, t, "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&group_by=egress,country&points=1&format=csv");
+    assert_eq!(csv.lines().next(), Some("egress,country,value,fraction"));
+    assert!(csv.lines().any(|l| l.starts_with("ams,IR,")), "{csv}");
+    // Numeric column keys in numeric order.
+    let j = get_json(
+        url,
+        t,
+        "/api/v1/pivot?db=net&table=probe_http&rows=country&columns=half_hour_of_day&agg=count",
+    );
+    let keys: Vec<i64> = j["column_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(keys, (0..24).map(|h| h * 2).collect::<Vec<_>>());
+
     // A derived dimension as a group.
     let j = get_json(
         url,
@@ -251,6 +269,18 @@ fn analytics_errors_name_the_parameter_and_need_a_read_token() {
         (
             "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&color=red",
             "color",
+        ),
+        (
+            "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&every=1h",
+            "every",
+        ),
+        (
+            "/api/v1/rainbow?db=net&table=probe_http&category=klass",
+            "klass",
+        ),
+        (
+            "/api/v1/pivot?db=net&table=probe_http&rows=country&columns=egress&group_by=egress",
+            "group_by",
         ),
     ] {
         let (status, body) = get(url, t, path);

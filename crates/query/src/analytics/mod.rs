@@ -16,6 +16,7 @@
 
 mod params;
 
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -104,6 +105,26 @@ async fn check_columns(
     Ok(columns)
 }
 
+/// The most result rows an analytics question may have: beyond, the
+/// answer would be too big to draw or read, and shaping it too slow.
+const MAX_ROWS: usize = 200_000;
+
+/// Runs `sql`, refusing answers over [`MAX_ROWS`] rows.
+async fn run(
+    engine: &QueryEngine,
+    p: &Params,
+    sql: &str,
+) -> Result<Vec<RecordBatch>, AnalyticsError> {
+    let batches = engine.sql(&p.db, sql).await?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    if rows > MAX_ROWS {
+        return Err(AnalyticsError::BadRequest(format!(
+            "the answer has {rows} rows (groups × buckets × categories), more than {MAX_ROWS}; narrow the time range, use a larger every or fewer group_by dimensions"
+        )));
+    }
+    Ok(batches)
+}
+
 /// `SELECT items FROM table WHERE … GROUP BY group ORDER BY group`.
 fn select(p: &Params, items: &[String], group: &[String], conds: &[String]) -> String {
     let mut sql = format!(
@@ -129,6 +150,14 @@ fn group_key(p: &Params, batch: &RecordBatch, row: usize) -> Map<String, Value> 
         key.insert(d.name().to_owned(), v.map_or(Value::Null, Value::from));
     }
     key
+}
+
+/// A key's values in `group_by` order (a JSON map sorts its keys), for CSV.
+fn key_cells(p: &Params, key: &Map<String, Value>) -> Vec<Value> {
+    p.group_by
+        .iter()
+        .map(|d| key.get(d.name()).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 fn csv_cell(v: &Value) -> String {
@@ -170,7 +199,7 @@ fn i64_at(col: &ArrayRef, row: usize) -> i64 {
 
 /// A bucket's start as RFC 3339, or null without buckets.
 fn bucket_time(batch: &RecordBatch, row: usize) -> Value {
-    let Some(col) = batch.column_by_name("bucket") else {
+    let Some(col) = batch.column_by_name("__weir_bucket") else {
         return Value::Null;
     };
     if col.is_null(row) {
@@ -182,6 +211,36 @@ fn bucket_time(batch: &RecordBatch, row: usize) -> Value {
     let ns = ts.value(row);
     let t = UNIX_EPOCH + Duration::from_nanos(u64::try_from(ns).unwrap_or(0));
     Value::from(humantime::format_rfc3339_seconds(t).to_string())
+}
+
+/// Buckets of one group, in the order the groups first appear.
+type Series = Vec<(Map<String, Value>, Vec<Value>)>;
+
+/// Rows arrive ordered by group, so a bucket almost always belongs to the
+/// last series; the index finds the others in O(1).
+fn push_bucket(
+    series: &mut Series,
+    index: &mut HashMap<String, usize>,
+    key: Map<String, Value>,
+    bucket: Value,
+) {
+    let id = Value::Object(key.clone()).to_string();
+    match index.get(&id) {
+        Some(&i) => series[i].1.push(bucket),
+        None => {
+            index.insert(id, series.len());
+            series.push((key, vec![bucket]));
+        }
+    }
+}
+
+fn series_json(series: Series) -> Value {
+    Value::from(
+        series
+            .into_iter()
+            .map(|(k, b)| json!({"group": k, "buckets": b}))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn header(p: &Params, rest: &[&str]) -> String {
@@ -222,22 +281,32 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
             _ => return Err(format!("points: {s:?} is not from 1 to {MAX_POINTS}").into()),
         },
     };
+    if p.every.is_some() {
+        return Err("every: a CDF has no time buckets; use /api/v1/quantiles"
+            .to_owned()
+            .into());
+    }
     check_columns(engine, p, &[]).await?;
     let (mut items, group) = p.groups();
-    items.push(format!("count({}) AS \"n\"", ident(field)));
-    items.push(format!("cdf({}, {points}) AS \"points\"", ident(field)));
+    items.push(format!("count({}) AS \"__weir_n\"", ident(field)));
+    items.push(format!(
+        "cdf({}, {points}) AS \"__weir_points\"",
+        ident(field)
+    ));
     let sql = select(
         p,
         &items,
         &group,
         &[format!("{} IS NOT NULL", ident(field))],
     );
-    let batches = engine.sql(&p.db, &sql).await?;
+    let batches = run(engine, p, &sql).await?;
     let mut groups = Vec::new();
     let mut csv = header(p, &["value", "fraction"]);
     for batch in &batches {
-        let (Some(n), Some(pts)) = (batch.column_by_name("n"), batch.column_by_name("points"))
-        else {
+        let (Some(n), Some(pts)) = (
+            batch.column_by_name("__weir_n"),
+            batch.column_by_name("__weir_points"),
+        ) else {
             continue;
         };
         let lists = pts.as_list::<i32>();
@@ -250,7 +319,7 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
                 for i in 0..st.len() {
                     let (v, f) = (f64_at(st.column(0), i), f64_at(st.column(1), i));
                     out.push(json!({"value": v, "fraction": f}));
-                    let mut cells: Vec<Value> = key.values().cloned().collect();
+                    let mut cells = key_cells(p, &key);
                     cells.extend([json!(v), json!(f)]);
                     csv.push_str(&csv_row(&cells));
                 }
@@ -280,6 +349,9 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
             .collect::<Result<_, _>>()?,
         None => (0..=20).map(|i| f64::from(i) / 20.0).collect(),
     };
+    let mut qs = qs;
+    qs.sort_by(f64::total_cmp);
+    qs.dedup();
     if qs.is_empty() {
         return Err("q: empty".to_owned().into());
     }
@@ -287,12 +359,12 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
     let (mut items, mut group) = p.groups();
     if let Some(b) = p.bucket() {
         items.insert(0, b);
-        group.push("\"bucket\"".into());
+        group.push("\"__weir_bucket\"".into());
     }
     let q_list: Vec<String> = qs.iter().map(|q| format!("{q:?}")).collect();
-    items.push(format!("count({}) AS \"n\"", ident(field)));
+    items.push(format!("count({}) AS \"__weir_n\"", ident(field)));
     items.push(format!(
-        "quantiles({}, {}) AS \"q\"",
+        "quantiles({}, {}) AS \"__weir_q\"",
         ident(field),
         q_list.join(", ")
     ));
@@ -302,14 +374,18 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
         &group,
         &[format!("{} IS NOT NULL", ident(field))],
     );
-    let batches = engine.sql(&p.db, &sql).await?;
+    let batches = run(engine, p, &sql).await?;
     let q_names: Vec<String> = qs.iter().map(|q| format!("q{q}")).collect();
     let mut rest = vec!["time", "count"];
     rest.extend(q_names.iter().map(String::as_str));
     let mut csv = header(p, &rest);
-    let mut series: Vec<(Map<String, Value>, Vec<Value>)> = Vec::new();
+    let mut series = Series::new();
+    let mut index = HashMap::new();
     for batch in &batches {
-        let (Some(n), Some(q)) = (batch.column_by_name("n"), batch.column_by_name("q")) else {
+        let (Some(n), Some(q)) = (
+            batch.column_by_name("__weir_n"),
+            batch.column_by_name("__weir_q"),
+        ) else {
             continue;
         };
         let lists = q.as_list::<i32>();
@@ -323,28 +399,17 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
             };
             let time = bucket_time(batch, row);
             let count = i64_at(n, row);
-            let mut cells: Vec<Value> = key.values().cloned().collect();
+            let mut cells = key_cells(p, &key);
             cells.extend([time.clone(), json!(count)]);
             cells.extend(values.iter().map(|v| json!(v)));
             csv.push_str(&csv_row(&cells));
             let bucket = json!({"time": time, "count": count, "values": values});
-            match series.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, b)) => b.push(bucket),
-                None => series.push((key, vec![bucket])),
-            }
+            push_bucket(&mut series, &mut index, key, bucket);
         }
     }
     let mut o = base_json(p);
     o.insert("q".into(), json!(qs));
-    o.insert(
-        "series".into(),
-        Value::from(
-            series
-                .into_iter()
-                .map(|(k, b)| json!({"group": k, "buckets": b}))
-                .collect::<Vec<_>>(),
-        ),
-    );
+    o.insert("series".into(), series_json(series));
     Ok(Answer {
         json: Value::Object(o),
         csv,
@@ -359,11 +424,14 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
     let category = p.extra("category").unwrap_or("error").to_owned();
     let columns = check_columns(engine, p, &[]).await?;
     let has_category = columns.contains(&category);
+    if !has_category && p.extra("category").is_some() {
+        return Err(format!("category: table {:?} has no column {category:?}", p.table).into());
+    }
     let has_partial = columns.iter().any(|c| c == "partial");
     let (mut items, mut group) = p.groups();
     if let Some(b) = p.bucket() {
         items.insert(0, b);
-        group.push("\"bucket\"".into());
+        group.push("\"__weir_bucket\"".into());
     }
     let category_expr = if has_category {
         format!("COALESCE(CAST({} AS VARCHAR), 'ok')", ident(&category))
@@ -371,20 +439,25 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
         // No row carries the category: all are ok.
         "'ok'".to_owned()
     };
-    items.push(format!("{category_expr} AS \"category\""));
-    group.push("\"category\"".into());
-    items.push("count(*) AS \"n\"".into());
+    items.push(format!("{category_expr} AS \"__weir_category\""));
+    group.push("\"__weir_category\"".into());
+    items.push("count(*) AS \"__weir_n\"".into());
     if has_partial {
-        items.push("CAST(sum(CASE WHEN \"partial\" THEN 1 ELSE 0 END) AS BIGINT) AS \"p\"".into());
+        items.push(
+            "CAST(sum(CASE WHEN \"partial\" THEN 1 ELSE 0 END) AS BIGINT) AS \"__weir_p\"".into(),
+        );
     }
     let sql = select(p, &items, &group, &[]);
-    let batches = engine.sql(&p.db, &sql).await?;
+    let batches = run(engine, p, &sql).await?;
     // (group, time) → counts per category, partial count.
     type Slot = (Map<String, Value>, Value, Vec<(String, i64)>, i64);
     let mut slots: Vec<Slot> = Vec::new();
+    let mut slot_index: HashMap<String, usize> = HashMap::new();
     for batch in &batches {
-        let (Some(cat), Some(n)) = (batch.column_by_name("category"), batch.column_by_name("n"))
-        else {
+        let (Some(cat), Some(n)) = (
+            batch.column_by_name("__weir_category"),
+            batch.column_by_name("__weir_n"),
+        ) else {
             continue;
         };
         for row in 0..batch.num_rows() {
@@ -392,21 +465,25 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
             let time = bucket_time(batch, row);
             let c = array_value_to_string(cat, row).unwrap_or_default();
             let count = i64_at(n, row);
-            let partial = batch.column_by_name("p").map_or(0, |col| i64_at(col, row));
-            match slots
-                .iter_mut()
-                .find(|(k, t, _, _)| *k == key && *t == time)
-            {
-                Some(slot) => {
-                    slot.2.push((c, count));
-                    slot.3 += partial;
+            let partial = batch
+                .column_by_name("__weir_p")
+                .map_or(0, |col| i64_at(col, row));
+            let id = format!("{}\u{0}{time}", Value::Object(key.clone()));
+            match slot_index.get(&id) {
+                Some(&i) => {
+                    slots[i].2.push((c, count));
+                    slots[i].3 += partial;
                 }
-                None => slots.push((key, time, vec![(c, count)], partial)),
+                None => {
+                    slot_index.insert(id, slots.len());
+                    slots.push((key, time, vec![(c, count)], partial));
+                }
             }
         }
     }
     let mut csv = header(p, &["time", "category", "count", "share"]);
-    let mut series: Vec<(Map<String, Value>, Vec<Value>)> = Vec::new();
+    let mut series = Series::new();
+    let mut index = HashMap::new();
     for (key, time, counts, partial) in slots {
         let total: i64 = counts.iter().map(|(_, n)| n).sum();
         let share = |n: i64| {
@@ -425,7 +502,7 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
             } else if c != "ok" {
                 failures += n;
             }
-            let mut cells: Vec<Value> = key.values().cloned().collect();
+            let mut cells = key_cells(p, &key);
             cells.extend([time.clone(), json!(c), json!(n), json!(share(*n))]);
             csv.push_str(&csv_row(&cells));
         }
@@ -439,22 +516,11 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
         if has_partial {
             bucket["partial"] = json!(share(partial));
         }
-        match series.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, b)) => b.push(bucket),
-            None => series.push((key, vec![bucket])),
-        }
+        push_bucket(&mut series, &mut index, key, bucket);
     }
     let mut o = base_json(p);
     o.insert("category".into(), json!(category));
-    o.insert(
-        "series".into(),
-        Value::from(
-            series
-                .into_iter()
-                .map(|(k, b)| json!({"group": k, "buckets": b}))
-                .collect::<Vec<_>>(),
-        ),
-    );
+    o.insert("series".into(), series_json(series));
     Ok(Answer {
         json: Value::Object(o),
         csv,
@@ -465,6 +531,13 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
 pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsError> {
     let rows_dim = Dimension::parse_name(p.extra("rows").ok_or("rows: missing".to_owned())?);
     let cols_dim = Dimension::parse_name(p.extra("columns").ok_or("columns: missing".to_owned())?);
+    if !p.group_by.is_empty() || p.every.is_some() {
+        return Err(
+            "group_by, every: a pivot groups by its rows and columns only"
+                .to_owned()
+                .into(),
+        );
+    }
     let agg = p.extra("agg").unwrap_or("avg");
     let value = match agg {
         "count" => match &p.field {
@@ -498,21 +571,25 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
     let items = vec![
         rows_dim.select().replacen(
             &format!("AS {}", ident(rows_dim.name())),
-            "AS \"row_key\"",
+            "AS \"__weir_row_key\"",
             1,
         ),
         cols_dim.select().replacen(
             &format!("AS {}", ident(cols_dim.name())),
-            "AS \"column_key\"",
+            "AS \"__weir_column_key\"",
             1,
         ),
-        format!("{value} AS \"value\""),
+        format!("{value} AS \"__weir_value\""),
     ];
-    let group = vec!["\"row_key\"".to_owned(), "\"column_key\"".to_owned()];
+    let group = vec![
+        "\"__weir_row_key\"".to_owned(),
+        "\"__weir_column_key\"".to_owned(),
+    ];
     let sql = select(p, &items, &group, &[]);
-    let batches = engine.sql(&p.db, &sql).await?;
+    let batches = run(engine, p, &sql).await?;
     let mut row_keys: Vec<String> = Vec::new();
     let mut col_keys: Vec<String> = Vec::new();
+    let (mut row_seen, mut col_seen) = (HashSet::new(), HashSet::new());
     let mut cells: Vec<(String, String, Option<f64>)> = Vec::new();
     let text = |c: &ArrayRef, r: usize| -> String {
         if c.is_null(r) {
@@ -523,31 +600,42 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
     };
     for batch in &batches {
         let (Some(rk), Some(ck), Some(v)) = (
-            batch.column_by_name("row_key"),
-            batch.column_by_name("column_key"),
-            batch.column_by_name("value"),
+            batch.column_by_name("__weir_row_key"),
+            batch.column_by_name("__weir_column_key"),
+            batch.column_by_name("__weir_value"),
         ) else {
             continue;
         };
         for row in 0..batch.num_rows() {
             let (r, c) = (text(rk, row), text(ck, row));
-            if !row_keys.contains(&r) {
+            if row_seen.insert(r.clone()) {
                 row_keys.push(r.clone());
             }
-            if !col_keys.contains(&c) {
+            if col_seen.insert(c.clone()) {
                 col_keys.push(c.clone());
             }
             cells.push((r, c, f64_at(v, row)));
         }
     }
-    col_keys.sort();
+    // Numbers (derived dimensions) in numeric order, text in text order.
+    col_keys.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y),
+        _ => a.cmp(b),
+    });
+    let row_at: HashMap<&str, usize> = row_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let col_at: HashMap<&str, usize> = col_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let mut matrix = vec![vec![Value::Null; col_keys.len()]; row_keys.len()];
     let mut csv = csv_row(&[json!(rows_dim.name()), json!(cols_dim.name()), json!(agg)]);
     for (r, c, v) in &cells {
-        let (Some(i), Some(j)) = (
-            row_keys.iter().position(|k| k == r),
-            col_keys.iter().position(|k| k == c),
-        ) else {
+        let (Some(&i), Some(&j)) = (row_at.get(r.as_str()), col_at.get(c.as_str())) else {
             continue;
         };
         matrix[i][j] = json!(v);

@@ -92,20 +92,26 @@ pub struct Params {
     pub extra: Vec<(String, String)>,
 }
 
-/// Parses `start`/`end`: RFC 3339, or Unix seconds (fractions allowed).
+/// Parses `start`/`end`: RFC 3339 (any offset), or Unix seconds with up to
+/// nine decimals, exactly.
 fn parse_time(key: &str, value: &str) -> Result<i64, String> {
-    if let Ok(secs) = value.parse::<f64>() {
-        if secs.is_finite() && secs.abs() < 9.2e9 {
-            return Ok((secs * 1e9) as i64);
+    let out_of_range = || format!("{key}: {value} is out of range");
+    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
+    let is_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = whole.strip_prefix('-').unwrap_or(whole);
+    if !unsigned.is_empty() && is_digits(unsigned) && is_digits(frac) && frac.len() <= 9 {
+        let secs: i64 = whole.parse().map_err(|_| out_of_range())?;
+        let mut nanos: i64 = format!("{frac:0<9}").parse().map_err(|_| out_of_range())?;
+        if whole.starts_with('-') {
+            nanos = -nanos;
         }
-        return Err(format!("{key}: {value} seconds is out of range"));
+        return secs
+            .checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(nanos))
+            .ok_or_else(out_of_range);
     }
-    let t = humantime::parse_rfc3339_weak(value)
-        .map_err(|e| format!("{key}: {value:?} is neither RFC 3339 nor Unix seconds ({e})"))?;
-    let since = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("{key}: {value} is before 1970"))?;
-    i64::try_from(since.as_nanos()).map_err(|_| format!("{key}: {value} is out of range"))
+    arrow::compute::kernels::cast_utils::string_to_timestamp_nanos(value)
+        .map_err(|_| format!("{key}: {value:?} is neither RFC 3339 nor Unix seconds"))
 }
 
 impl Params {
@@ -137,8 +143,8 @@ impl Params {
                 "every" => {
                     let d = humantime::parse_duration(value)
                         .map_err(|e| format!("every: {value:?}: {e}"))?;
-                    if d < Duration::from_secs(1) {
-                        return Err("every: at least 1s".into());
+                    if d < Duration::from_secs(1) || d.subsec_nanos() != 0 {
+                        return Err("every: whole seconds, at least 1s".into());
                     }
                     p.every = Some(d);
                 }
@@ -219,7 +225,7 @@ impl Params {
     pub(crate) fn bucket(&self) -> Option<String> {
         let every = self.every?;
         Some(format!(
-            "date_bin(INTERVAL '{} seconds', time, to_timestamp_nanos({})) AS \"bucket\"",
+            "date_bin(INTERVAL '{} seconds', time, to_timestamp_nanos({})) AS \"__weir_bucket\"",
             every.as_secs(),
             self.start.unwrap_or(0)
         ))
@@ -261,10 +267,17 @@ mod tests {
             ("db=d&table=t&where=country", "tag=value"),
             ("db=d&table=t&every=10ms", "every"),
             ("db=d&table=t&start=20&end=10", "before"),
+            ("db=d&table=t&every=1500ms", "whole seconds"),
         ] {
             let e = Params::from_pairs(&pairs(q), &[]).unwrap_err();
             assert!(e.contains(words), "{q}: {e}");
         }
+        assert_eq!(
+            parse_time("start", "2023-11-15T03:30:00+03:30"),
+            Ok(1_700_006_400_000_000_000)
+        );
+        assert_eq!(parse_time("start", "1.000000001"), Ok(1_000_000_001));
+        assert_eq!(parse_time("start", "-1.5"), Ok(-1_500_000_000));
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(literal("o'k"), "'o''k'");
     }
