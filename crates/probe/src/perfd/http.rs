@@ -100,7 +100,8 @@ pub(super) async fn serve(mut conn: impl Conn, defaults: &Faults) {
         match next {
             Next::Keep if !request.close => {}
             Next::Keep | Next::Close => {
-                let _ = conn.shutdown().await;
+                // Bounded: TLS sends close_notify, which a stalled client may not take.
+                let _ = tokio::time::timeout(IDLE, conn.shutdown()).await;
                 return;
             }
             // No FIN first: the reset must be the first the client hears.
