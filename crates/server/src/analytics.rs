@@ -1,5 +1,5 @@
-//! `GET /api/v1/cdf`, `/api/v1/quantiles`, `/api/v1/rainbow` and
-//! `/api/v1/pivot`: the network analytics of `query::analytics` over HTTP.
+//! `GET /api/v1/cdf`, `/api/v1/quantiles`, `/api/v1/rainbow`,
+//! `/api/v1/pivot` and `/api/v1/utilisation`: the network analytics of `query::analytics` over HTTP.
 //! Parameters are query-string pairs (`db`, `table`, `field`, `start`,
 //! `end`, `where` repeatable, `group_by`, `every`, and each endpoint's own);
 //! the answer is JSON, or CSV with `format=csv`. A read token for the
@@ -27,6 +27,7 @@ enum Kind {
     Quantiles,
     Rainbow,
     Pivot,
+    Utilisation,
 }
 
 impl Kind {
@@ -37,6 +38,7 @@ impl Kind {
             Kind::Quantiles => &["q"],
             Kind::Rainbow => &["category"],
             Kind::Pivot => &["rows", "columns", "agg"],
+            Kind::Utilisation => &["node", "role", "window", "peak_window"],
         }
     }
 
@@ -46,6 +48,7 @@ impl Kind {
             Kind::Quantiles => analytics::quantiles(engine, p).await,
             Kind::Rainbow => analytics::rainbow(engine, p).await,
             Kind::Pivot => analytics::pivot(engine, p).await,
+            Kind::Utilisation => analytics::utilisation(engine, p).await,
         }
     }
 }
@@ -84,6 +87,15 @@ pub(crate) async fn pivot(
     query: RawQuery,
 ) -> Result<Response, ApiError> {
     serve(state, caller, query, Kind::Pivot).await
+}
+
+/// `GET /api/v1/utilisation`.
+pub(crate) async fn utilisation(
+    state: State<Arc<AppState>>,
+    caller: Extension<Caller>,
+    query: RawQuery,
+) -> Result<Response, ApiError> {
+    serve(state, caller, query, Kind::Utilisation).await
 }
 
 async fn serve(

@@ -52,6 +52,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/quantiles", get(analytics::quantiles))
         .route("/api/v1/rainbow", get(analytics::rainbow))
         .route("/api/v1/pivot", get(analytics::pivot))
+        .route("/api/v1/utilisation", get(analytics::utilisation))
         .route(
             "/api/v1/tokens",
             get(tokens_api::list).post(tokens_api::create),
@@ -81,6 +82,7 @@ fn endpoint(path: &str) -> &'static str {
         "/api/v1/quantiles" => "/api/v1/quantiles",
         "/api/v1/rainbow" => "/api/v1/rainbow",
         "/api/v1/pivot" => "/api/v1/pivot",
+        "/api/v1/utilisation" => "/api/v1/utilisation",
         "/api/v1/tokens" => "/api/v1/tokens",
         p if p.starts_with("/api/v1/tokens/") => "/api/v1/tokens/{id}",
         _ => "other",
@@ -159,8 +161,8 @@ async fn not_found(request: Request) -> ApiError {
     let path = request.uri().path();
     ApiError::not_found(format!(
         "no endpoint {path}; weir serves /write, /api/v2/write, /query, /api/v1/query, \
-         /api/v1/cdf, /api/v1/quantiles, /api/v1/rainbow, /api/v1/pivot, /api/v1/tokens, \
-         /ping, /health and /metrics"
+         /api/v1/cdf, /api/v1/quantiles, /api/v1/rainbow, /api/v1/pivot, /api/v1/utilisation, \
+         /api/v1/tokens, /ping, /health and /metrics"
     ))
     .flavor(Flavor::of_path(path))
 }

@@ -369,3 +369,86 @@ fn weir_plot_draws_svg_from_the_analytics_api() {
     assert!(!result.status.success());
     assert!(String::from_utf8_lossy(&result.stderr).contains("svg"));
 }
+
+#[test]
+fn utilisation_per_node_and_role_with_bottleneck_and_balance() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    let end = 1_700_000_000i64;
+    let mut body = String::new();
+    for (host, role, recent) in [
+        ("a", "edge", 500),
+        ("b", "edge", 300),
+        ("c", "edge", 100),
+        ("d", "core", 900),
+        ("e", "core", 800),
+    ] {
+        // The peak, ten days ago; then the last hour at the node's rate.
+        body.push_str(&format!(
+            "net,host={host},role={role} tx=1000 {}\n",
+            end - 10 * 86_400
+        ));
+        for k in 1..=6 {
+            body.push_str(&format!(
+                "net,host={host},role={role} tx={recent} {}\n",
+                end - k * 600
+            ));
+        }
+    }
+    assert_eq!(write_v1(url, t, "db=net&precision=s", &body).0, 204);
+    let j = get_json(
+        url,
+        t,
+        &format!("/api/v1/utilisation?db=net&table=net&field=tx&role=role&end={end}"),
+    );
+    assert_eq!(j["bottleneck"], "core");
+    let roles = j["roles"].as_array().unwrap();
+    let edge = roles.iter().find(|r| r["role"] == "edge").unwrap();
+    let node = |name: &str| {
+        edge["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(node("a")["utilisation"], 0.5);
+    assert_eq!(node("c")["utilisation"], 0.1);
+    assert_eq!(node("b")["balance"], 1.0);
+    assert!((node("a")["balance"].as_f64().unwrap() - 5.0 / 3.0).abs() < 1e-9);
+    let cdf = edge["utilisation_cdf"].as_array().unwrap();
+    assert_eq!(cdf.len(), 3);
+    assert_eq!(cdf[2]["fraction"], 1.0);
+    // Only the peak window counts: a window that misses the old peak.
+    let j = get_json(
+        url,
+        t,
+        &format!(
+            "/api/v1/utilisation?db=net&table=net&field=tx&role=role&end={end}&peak_window=2h"
+        ),
+    );
+    let core = j["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "core")
+        .unwrap()
+        .clone();
+    assert!(
+        core["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["utilisation"] == 1.0),
+        "{core}"
+    );
+    let (status, body) = get(
+        url,
+        t,
+        "/api/v1/utilisation?db=net&table=net&field=tx&node=nodename",
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("nodename"), "{body}");
+}

@@ -9,12 +9,15 @@
 //!   timeouts (STALLOUT, TIMEOUT), failures (other categories) and partial
 //!   failures (field `partial`, when the table has it) counted apart;
 //! - [`pivot`]: one aggregate (`agg`: count, sum, avg, min, max, p50, p90,
-//!   p95, p99) over the rows × columns of two dimensions.
+//!   p95, p99) over the rows × columns of two dimensions;
+//! - [`utilisation`]: per node, mean rate over a window ÷ its peak over a
+//!   longer one; its CDF per role, the bottleneck role, balance ratios.
 //!
 //! They read raw rows (`"source": "raw"` in every answer); rollups will
 //! answer long ranges at coarse grains.
 
 mod params;
+mod utilisation;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -27,6 +30,7 @@ use serde_json::{json, Map, Value};
 
 use params::ident;
 pub use params::{Dimension, Params};
+pub use utilisation::utilisation;
 
 use crate::{QueryEngine, QueryError};
 
