@@ -116,7 +116,7 @@ pub(crate) async fn open(
         );
         tokio::time::timeout(reach.stallout, handshake)
             .await
-            .map_err(|_| stalled(reach, Phase::Socks))??;
+            .map_err(|_| Failure::stallout(Phase::Socks, reach.stallout))??;
     }
 
     if target.scheme != Scheme::Https {
@@ -134,22 +134,10 @@ pub(crate) async fn open(
     let handshake = tokio_rustls::TlsConnector::from(config).connect(name, stream);
     let tls = tokio::time::timeout(reach.stallout, handshake)
         .await
-        .map_err(|_| stalled(reach, Phase::Tls))?
+        .map_err(|_| Failure::stallout(Phase::Tls, reach.stallout))?
         .map_err(|e| Failure::new(FailureClass::Tls, Phase::Tls, e.to_string()))?;
     state.times.tls = Some(state.now_us());
     Ok(Box::new(tls))
-}
-
-/// A handshake that got no answer within the stallout.
-fn stalled(reach: &Reach, phase: Phase) -> Failure {
-    Failure::new(
-        FailureClass::Stallout,
-        phase,
-        format!(
-            "no answer for {}",
-            humantime::format_duration(reach.stallout)
-        ),
-    )
 }
 
 /// The TLS client settings: the bundled web roots, or the CAs of a PEM file.

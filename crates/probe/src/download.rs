@@ -84,14 +84,7 @@ pub async fn download(target: &Target, reach: &Reach, size: Option<u64>) -> Down
         match tokio::time::timeout(reach.timeout, run(target, reach, &mut state)).await {
             Ok(Ok(())) => None,
             Ok(Err(f)) => Some(f),
-            Err(_) => Some(Failure::new(
-                FailureClass::Timeout,
-                state.phase,
-                format!(
-                    "no complete answer within {}",
-                    humantime::format_duration(reach.timeout)
-                ),
-            )),
+            Err(_) => Some(Failure::timeout(state.phase, reach.timeout)),
         }
     };
     DownloadResult {
@@ -268,11 +261,7 @@ pub(crate) async fn read_some(
     match tokio::time::timeout(stallout, io.read(buf)).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(e)) => Err(Failure::io(&e, phase, true)),
-        Err(_) => Err(Failure::new(
-            FailureClass::Stallout,
-            phase,
-            format!("no byte for {}", humantime::format_duration(stallout)),
-        )),
+        Err(_) => Err(Failure::stallout(phase, stallout)),
     }
 }
 

@@ -84,14 +84,7 @@ pub async fn echo(target: &Target, reach: &Reach, plan: EchoPlan) -> EchoResult 
     {
         Ok(Ok(())) => None,
         Ok(Err(f)) => Some(f),
-        Err(_) => Some(Failure::new(
-            FailureClass::Timeout,
-            state.phase,
-            format!(
-                "the round took longer than {}",
-                humantime::format_duration(reach.timeout)
-            ),
-        )),
+        Err(_) => Some(Failure::timeout(state.phase, reach.timeout)),
     };
     EchoResult {
         url: target.url.clone(),

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Why a transfer or echo round failed (tag `error`).
 ///
@@ -152,6 +153,18 @@ impl Failure {
             phase,
             detail: detail.into(),
         }
+    }
+
+    /// STALLOUT in `phase`: no byte arrived for `stallout`.
+    pub(crate) fn stallout(phase: Phase, stallout: Duration) -> Failure {
+        let d = humantime::format_duration(stallout);
+        Failure::new(FailureClass::Stallout, phase, format!("no byte for {d}"))
+    }
+
+    /// TIMEOUT in `phase`: the measurement took longer than `timeout`.
+    pub(crate) fn timeout(phase: Phase, timeout: Duration) -> Failure {
+        let d = humantime::format_duration(timeout);
+        Failure::new(FailureClass::Timeout, phase, format!("not done within {d}"))
     }
 
     /// The failure an I/O error means in `phase`.

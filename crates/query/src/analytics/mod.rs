@@ -64,24 +64,22 @@ pub struct Answer {
 const MAX_POINTS: i64 = crate::MAX_CDF_POINTS;
 
 /// Checks that the table exists and has every column the parameters name.
-async fn check_columns(
+fn check_columns(
     engine: &QueryEngine,
     p: &Params,
     extra: &[&str],
 ) -> Result<Vec<String>, AnalyticsError> {
-    let ctx = engine.context(&p.db)?;
-    let table = ctx.table(ident(&p.table)).await.map_err(|_| {
+    // The store's catalog knows the columns: no SQL session needed.
+    if !engine.store.has_database(&p.db) {
+        return Err(QueryError::DatabaseNotFound(p.db.clone()).into());
+    }
+    let schema = engine.store.table_schema(&p.db, &p.table).ok_or_else(|| {
         AnalyticsError::BadRequest(format!(
             "table {:?} not found in database {:?}",
             p.table, p.db
         ))
     })?;
-    let columns: Vec<String> = table
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+    let columns: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut named: Vec<(&str, &str)> = Vec::new();
     if let Some(f) = &p.field {
         named.push(("field", f));
@@ -290,7 +288,7 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
             .to_owned()
             .into());
     }
-    check_columns(engine, p, &[]).await?;
+    check_columns(engine, p, &[])?;
     let (mut items, group) = p.groups();
     items.push(format!("count({}) AS \"__weir_n\"", ident(field)));
     items.push(format!(
@@ -359,7 +357,7 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
     if qs.is_empty() {
         return Err("q: empty".to_owned().into());
     }
-    check_columns(engine, p, &[]).await?;
+    check_columns(engine, p, &[])?;
     let (mut items, mut group) = p.groups();
     if let Some(b) = p.bucket() {
         items.insert(0, b);
@@ -426,7 +424,7 @@ const TIMEOUTS: [&str; 2] = ["STALLOUT", "TIMEOUT"];
 /// The share of each category per bucket and group: the failure rainbow.
 pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsError> {
     let category = p.extra("category").unwrap_or("error").to_owned();
-    let columns = check_columns(engine, p, &[]).await?;
+    let columns = check_columns(engine, p, &[])?;
     let has_category = columns.contains(&category);
     if !has_category && p.extra("category").is_some() {
         return Err(format!("category: table {:?} has no column {category:?}", p.table).into());
@@ -571,7 +569,7 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
             needed.push(t.as_str());
         }
     }
-    check_columns(engine, p, &needed).await?;
+    check_columns(engine, p, &needed)?;
     let items = vec![
         rows_dim.select().replacen(
             &format!("AS {}", ident(rows_dim.name())),

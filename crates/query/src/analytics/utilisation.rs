@@ -73,7 +73,7 @@ pub async fn utilisation(engine: &QueryEngine, p: &Params) -> Result<Answer, Ana
     if let Some(r) = &role {
         needed.push(r);
     }
-    check_columns(engine, p, &needed).await?;
+    check_columns(engine, p, &needed)?;
     let end = match p.end {
         Some(e) => e,
         None => SystemTime::now()
