@@ -8,8 +8,12 @@
 //!   with at least that share of the rows at or below it. Monotone in both,
 //!   and the last point is (max, 1).
 //!
-//! Both keep every value of a group in memory (as `median` does). NULLs
-//! and NaNs are skipped; a group with no values gives NULL.
+//! Over numbers both keep every value of a group in memory (as `median`
+//! does) and are exact. Over a sketch column (the `F_sketch` columns of the
+//! rollup tables `<table>_30m`, or `sketch(field)`) they merge the
+//! sketches and answer from the merge: within 1 % of a value of the
+//! distribution, in memory bounded by the sketch. NULLs and NaNs are
+//! skipped; a group with no values gives NULL.
 
 use std::sync::Arc;
 
@@ -18,12 +22,13 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::utils::SingleRowListArrayBuilder;
-use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility,
 };
 use datafusion::physical_expr::PhysicalExpr;
+use sketch::DDSketch;
 
 /// The most points `cdf` returns.
 pub const MAX_CDF_POINTS: i64 = 10_000;
@@ -67,6 +72,39 @@ fn numeric_or_null(t: &DataType) -> bool {
     t.is_numeric() || *t == DataType::Null
 }
 
+/// Whether a first argument of this type is a column of encoded sketches.
+fn is_sketch(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+    )
+}
+
+/// The type the first argument is coerced to: sketches stay binary.
+fn field_type(t: &DataType) -> DataType {
+    if is_sketch(t) {
+        DataType::Binary
+    } else {
+        DataType::Float64
+    }
+}
+
+/// The partial state of an aggregate over sketches: one merged sketch.
+fn sketch_state(args: &StateFieldsArgs) -> Vec<FieldRef> {
+    vec![Arc::new(Field::new(
+        format!("{}[sketch]", args.name),
+        DataType::Binary,
+        true,
+    ))]
+}
+
+/// Whether the aggregate's input (its first argument) is a sketch column.
+fn sketch_input(args: &AccumulatorArgs) -> bool {
+    args.expr_fields
+        .first()
+        .is_some_and(|f| is_sketch(f.data_type()))
+}
+
 /// The value of a constant argument (a literal, or a cast of one).
 fn constant(expr: &Arc<dyn PhysicalExpr>) -> Option<ScalarValue> {
     let empty = RecordBatch::new_empty(Arc::new(Schema::empty()));
@@ -76,8 +114,16 @@ fn constant(expr: &Arc<dyn PhysicalExpr>) -> Option<ScalarValue> {
     }
 }
 
-/// The values list kept as the partial state of both aggregates.
-fn values_state(args: &StateFieldsArgs) -> Vec<FieldRef> {
+/// The partial state of both aggregates: a sketch over sketches, else the
+/// list of values.
+fn state_of(args: &StateFieldsArgs) -> Vec<FieldRef> {
+    if args
+        .input_fields
+        .first()
+        .is_some_and(|f| is_sketch(f.data_type()))
+    {
+        return sketch_state(args);
+    }
     vec![Arc::new(Field::new(
         format!("{}[values]", args.name),
         float_list(),
@@ -98,10 +144,16 @@ impl AggregateUDFImpl for Quantiles {
         if arg_types.len() < 2 {
             return plan_err!("quantiles(field, q1, q2, …) needs a field and at least one q");
         }
-        if let Some(t) = arg_types.iter().find(|t| !numeric_or_null(t)) {
-            return plan_err!("quantiles takes numbers, not {t}");
+        let field = &arg_types[0];
+        if !numeric_or_null(field) && !is_sketch(field) {
+            return plan_err!("quantiles takes numbers or sketches, not {field}");
         }
-        Ok(vec![DataType::Float64; arg_types.len()])
+        if let Some(t) = arg_types[1..].iter().find(|t| !numeric_or_null(t)) {
+            return plan_err!("quantiles: each q must be a number, not {t}");
+        }
+        let mut types = vec![DataType::Float64; arg_types.len()];
+        types[0] = field_type(field);
+        Ok(types)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -122,11 +174,14 @@ impl AggregateUDFImpl for Quantiles {
                 None => return plan_err!("quantiles: argument {} must be a constant", i + 1),
             }
         }
+        if sketch_input(&args) {
+            return Ok(Box::new(Sketches::new(Finish::Quantiles(qs))));
+        }
         Ok(Box::new(Values::new(Finish::Quantiles(qs))))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(values_state(&args))
+        Ok(state_of(&args))
     }
 }
 
@@ -141,10 +196,15 @@ impl AggregateUDFImpl for Cdf {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
-            [field, n] if numeric_or_null(field) && (n.is_integer() || *n == DataType::Null) => {
-                Ok(vec![DataType::Float64, DataType::Int64])
+            [field, n]
+                if (numeric_or_null(field) || is_sketch(field))
+                    && (n.is_integer() || *n == DataType::Null) =>
+            {
+                Ok(vec![field_type(field), DataType::Int64])
             }
-            _ => plan_err!("cdf(field, n) takes a numeric field and an integer number of points"),
+            _ => plan_err!(
+                "cdf(field, n) takes a numeric field (or a sketch column) and an integer number of points"
+            ),
         }
     }
 
@@ -161,11 +221,14 @@ impl AggregateUDFImpl for Cdf {
             Some(v) => return plan_err!("cdf: n is {v}; it must be from 1 to {MAX_CDF_POINTS}"),
             None => return plan_err!("cdf: n must be a constant"),
         };
+        if sketch_input(&args) {
+            return Ok(Box::new(Sketches::new(Finish::Cdf(n as usize))));
+        }
         Ok(Box::new(Values::new(Finish::Cdf(n as usize))))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(values_state(&args))
+        Ok(state_of(&args))
     }
 }
 
@@ -174,6 +237,117 @@ impl AggregateUDFImpl for Cdf {
 enum Finish {
     Quantiles(Vec<f64>),
     Cdf(usize),
+}
+
+impl Finish {
+    /// The answer of a group without values: NULL of the result type.
+    fn empty(&self) -> Result<ScalarValue> {
+        ScalarValue::try_from(&match self {
+            Finish::Quantiles(_) => float_list(),
+            Finish::Cdf(_) => DataType::List(Arc::new(Field::new_list_field(
+                DataType::Struct(point_fields()),
+                true,
+            ))),
+        })
+    }
+
+    /// The answer, given the q-quantile and the value of CDF point i of n.
+    fn answer(
+        &self,
+        quantile: impl Fn(f64) -> f64,
+        cdf_value: impl Fn(usize, usize) -> f64,
+    ) -> ScalarValue {
+        match self {
+            Finish::Quantiles(qs) => {
+                let out: Float64Array = qs.iter().map(|&q| Some(quantile(q))).collect();
+                SingleRowListArrayBuilder::new(Arc::new(out)).build_list_scalar()
+            }
+            Finish::Cdf(n) => {
+                let (values, fractions): (Vec<f64>, Vec<f64>) = (1..=*n)
+                    .map(|i| (cdf_value(i, *n), i as f64 / *n as f64))
+                    .unzip();
+                let points = StructArray::new(
+                    point_fields(),
+                    vec![
+                        Arc::new(Float64Array::from(values)) as ArrayRef,
+                        Arc::new(Float64Array::from(fractions)) as ArrayRef,
+                    ],
+                    None,
+                );
+                let list = ListArray::new(
+                    Arc::new(Field::new_list_field(
+                        DataType::Struct(point_fields()),
+                        true,
+                    )),
+                    OffsetBuffer::from_lengths([*n]),
+                    Arc::new(points),
+                    None,
+                );
+                ScalarValue::List(Arc::new(list))
+            }
+        }
+    }
+}
+
+/// Merges a group's sketches; finishes as quantiles or a CDF from the
+/// merged sketch.
+#[derive(Debug)]
+struct Sketches {
+    finish: Finish,
+    merged: DDSketch,
+}
+
+impl Sketches {
+    fn new(finish: Finish) -> Sketches {
+        Sketches {
+            finish,
+            merged: DDSketch::default(),
+        }
+    }
+
+    fn merge(&mut self, array: &dyn Array) -> Result<()> {
+        let Some(binary) = array.as_binary_opt::<i32>() else {
+            return plan_err!("expected a column of sketches, got {}", array.data_type());
+        };
+        for bytes in binary.iter().flatten() {
+            let sketch = DDSketch::decode(bytes)
+                .map_err(|e| DataFusionError::Execution(format!("reading a sketch: {e}")))?;
+            self.merged
+                .merge(&sketch)
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for Sketches {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values.first() {
+            Some(a) => self.merge(a.as_ref()),
+            None => Ok(()),
+        }
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(Some(self.merged.encode()))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        if self.merged.count() == 0 {
+            return self.finish.empty();
+        }
+        let sketch = &self.merged;
+        let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
+        Ok(self.finish.answer(at, |i, n| at(i as f64 / n as f64)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.merged.size()
+    }
 }
 
 /// Collects a group's values; finishes as quantiles or a CDF.
@@ -237,49 +411,18 @@ impl Accumulator for Values {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let v = &mut self.values;
         if v.is_empty() {
-            return ScalarValue::try_from(&match &self.finish {
-                Finish::Quantiles(_) => float_list(),
-                Finish::Cdf(_) => DataType::List(Arc::new(Field::new_list_field(
-                    DataType::Struct(point_fields()),
-                    true,
-                ))),
-            });
+            return self.finish.empty();
         }
         v.sort_unstable_by(f64::total_cmp);
-        match &self.finish {
-            Finish::Quantiles(qs) => {
-                let out: Float64Array = qs.iter().map(|&q| Some(interpolate(v, q))).collect();
-                Ok(SingleRowListArrayBuilder::new(Arc::new(out)).build_list_scalar())
-            }
-            Finish::Cdf(n) => {
-                let total = v.len();
-                let (values, fractions): (Vec<f64>, Vec<f64>) = (1..=*n)
-                    .map(|i| {
-                        // The smallest rank r with r / total >= i / n.
-                        let rank = (i * total).div_ceil(*n).max(1);
-                        (v[rank - 1], i as f64 / *n as f64)
-                    })
-                    .unzip();
-                let points = StructArray::new(
-                    point_fields(),
-                    vec![
-                        Arc::new(Float64Array::from(values)) as ArrayRef,
-                        Arc::new(Float64Array::from(fractions)) as ArrayRef,
-                    ],
-                    None,
-                );
-                let list = ListArray::new(
-                    Arc::new(Field::new_list_field(
-                        DataType::Struct(point_fields()),
-                        true,
-                    )),
-                    OffsetBuffer::from_lengths([*n]),
-                    Arc::new(points),
-                    None,
-                );
-                Ok(ScalarValue::List(Arc::new(list)))
-            }
-        }
+        let total = v.len();
+        Ok(self.finish.answer(
+            |q| interpolate(v, q),
+            |i, n| {
+                // The smallest rank r with r / total >= i / n.
+                let rank = (i * total).div_ceil(n).max(1);
+                v[rank - 1]
+            },
+        ))
     }
 
     fn size(&self) -> usize {

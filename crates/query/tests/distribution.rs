@@ -199,3 +199,94 @@ async fn sketches_merge_across_groups_within_one_percent() {
         .to_string();
     assert!(err.contains("sketches"), "{err}");
 }
+
+#[tokio::test]
+async fn rollup_tables_answer_quantiles_and_cdf_within_one_percent() {
+    // Five distributions over 24 series and 3 days; persisted in two parts
+    // (so half-hours have partial rollups), a third part still in memory.
+    let n = 6000;
+    let dists = distributions(n);
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let t0: i64 = 1_700_000_000_000_000_000;
+    let step = 3 * 86_400_000_000_000 / n as i64;
+    for part in 0..3 {
+        let mut lines = String::new();
+        for (name, values) in &dists {
+            for (i, v) in values.iter().enumerate().filter(|(i, _)| i % 3 == part) {
+                let t = t0 + i as i64 * step;
+                lines.push_str(&format!("dl,dist={name},host=h{} ttfb={v} {t}\n", i % 24));
+            }
+        }
+        store
+            .write_lines("net", lines.as_bytes(), Precision::Nanoseconds)
+            .unwrap();
+        if part < 2 {
+            store.persist().unwrap();
+        }
+    }
+    let engine = QueryEngine::new(Arc::clone(&store));
+    let qs = [0.01, 0.05, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99];
+    let q_list: Vec<String> = qs.iter().map(|q| format!("{q}")).collect();
+    let sql = format!(
+        "SELECT dist, quantiles(ttfb_sketch, {}) AS q, cdf(ttfb_sketch, 10) AS c, \
+         CAST(sum(ttfb_count) AS BIGINT) AS n, min(ttfb_min) AS lo, max(ttfb_max) AS hi \
+         FROM dl_30m GROUP BY dist ORDER BY dist",
+        q_list.join(", ")
+    );
+    let batches = engine.sql("net", &sql).await.unwrap();
+    let mut seen = 0;
+    for batch in &batches {
+        let q = batch.column(1).as_list::<i32>();
+        let c = batch.column(2).as_list::<i32>();
+        let counts = batch
+            .column(3)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        for row in 0..batch.num_rows() {
+            let name = arrow::util::display::array_value_to_string(batch.column(0), row).unwrap();
+            let mut sorted = dists.iter().find(|(d, _)| *d == name).unwrap().1.clone();
+            sorted.sort_by(f64::total_cmp);
+            assert_eq!(
+                counts.value(row),
+                n as i64,
+                "{name}: every row counted once"
+            );
+            assert_eq!(
+                batch.column(4).as_primitive::<Float64Type>().value(row),
+                sorted[0]
+            );
+            assert_eq!(
+                batch.column(5).as_primitive::<Float64Type>().value(row),
+                sorted[n - 1]
+            );
+            let got = q.value(row);
+            let got = got.as_primitive::<Float64Type>();
+            for (i, want_q) in qs.iter().enumerate() {
+                // Within 1 % of the value at rank ⌊q(n−1)⌋ (DDSketch's bound).
+                let exact = sorted[(want_q * (n - 1) as f64).floor() as usize];
+                let rel = (got.value(i) - exact).abs() / exact.abs();
+                assert!(
+                    rel <= 0.0101,
+                    "{name} q{want_q}: {} vs {exact}",
+                    got.value(i)
+                );
+            }
+            let points = c.value(row);
+            let points = points.as_struct();
+            let values = points.column(0).as_primitive::<Float64Type>();
+            let fractions = points.column(1).as_primitive::<Float64Type>();
+            assert_eq!(points.len(), 10);
+            for i in 1..10 {
+                assert!(values.value(i) >= values.value(i - 1), "{name}: monotone");
+                assert!(fractions.value(i) > fractions.value(i - 1));
+            }
+            assert_eq!(fractions.value(9), 1.0, "{name}: ends at 1");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5);
+}

@@ -34,10 +34,10 @@ impl Kind {
     /// The endpoint's own parameters.
     fn extra_keys(self) -> &'static [&'static str] {
         match self {
-            Kind::Cdf => &["points"],
-            Kind::Quantiles => &["q"],
-            Kind::Rainbow => &["category"],
-            Kind::Pivot => &["rows", "columns", "agg"],
+            Kind::Cdf => &["points", "source"],
+            Kind::Quantiles => &["q", "source"],
+            Kind::Rainbow => &["category", "source"],
+            Kind::Pivot => &["rows", "columns", "agg", "source"],
             Kind::Utilisation => &["node", "role", "window", "peak_window"],
         }
     }

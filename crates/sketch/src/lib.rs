@@ -73,6 +73,13 @@ pub enum SketchError {
     Quantile(f64),
 }
 
+impl Default for DDSketch {
+    /// An empty sketch at [`DEFAULT_ALPHA`] (1 %), the accuracy of rollups.
+    fn default() -> Self {
+        DDSketch::with_alpha(DEFAULT_ALPHA)
+    }
+}
+
 impl DDSketch {
     /// An empty sketch with relative accuracy `alpha`, from 0.0001 to 0.5
     /// (e.g. 0.01 for 1 %): finer would make buckets too many to be useful.
@@ -80,8 +87,13 @@ impl DDSketch {
         if !(MIN_ALPHA..=MAX_ALPHA).contains(&alpha) {
             return Err(SketchError::Alpha(alpha));
         }
+        Ok(DDSketch::with_alpha(alpha))
+    }
+
+    /// An empty sketch for an `alpha` already checked to be in range.
+    fn with_alpha(alpha: f64) -> DDSketch {
         let gamma = (1.0 + alpha) / (1.0 - alpha);
-        Ok(DDSketch {
+        DDSketch {
             alpha,
             ln_gamma: gamma.ln(),
             positive: Store::default(),
@@ -91,7 +103,7 @@ impl DDSketch {
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-        })
+        }
     }
 
     /// The relative accuracy α.

@@ -173,7 +173,12 @@ impl Buffer {
                 .manifest
                 .files
                 .iter()
-                .filter(|f| f.db == db && f.table == table && overlaps(&(f.min_time..=f.max_time)))
+                .filter(|f| {
+                    !f.rollup
+                        && f.db == db
+                        && f.table == table
+                        && overlaps(&(f.min_time..=f.max_time))
+                })
                 .cloned()
                 .collect(),
         };

@@ -17,15 +17,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
+use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 
 use crate::buffer::align;
 use crate::error::StoreError;
 use crate::manifest::ParquetFile;
 use crate::merge::{Input, SortedMerge};
+use crate::rollup::{merge_partials, RollupLayout, ROLLUP_NANOS, ROLLUP_SUFFIX};
 use crate::{
-    arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff, write_lock,
-    Inner, COMPACT_AT_FILES,
+    arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff,
+    rollup_cutoff, write_lock, Inner, COMPACT_AT_FILES,
 };
 
 /// A day never keeps more files than this: past it, all are merged.
@@ -35,6 +38,9 @@ pub const MAX_FILES_PER_DAY: usize = 32;
 /// not make compaction rewrite all of it. (Merges stream: memory holds a
 /// batch per input file, whatever the sizes.)
 pub const MAX_COLD_MERGE_BYTES: u64 = 1 << 30;
+/// Rollup files are merged in memory (partial rows of a half-hour combine
+/// in any order): at most this much Parquet at once.
+pub(crate) const MAX_ROLLUP_MERGE_BYTES: u64 = 64 << 20;
 
 /// Which of a day's files (in write order, with their sizes) to merge: a
 /// suffix, so the merged file keeps its place in write order.
@@ -70,34 +76,63 @@ impl Inner {
         let today = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| (d.as_nanos() / persist::DAY_NANOS as u128) as i64);
-        let mut days: BTreeMap<(String, String, i64), Vec<ParquetFile>> = BTreeMap::new();
+        let mut days: BTreeMap<(String, String, bool, i64), Vec<ParquetFile>> = BTreeMap::new();
         for file in &manifest.files {
             let day = file.min_time.div_euclid(persist::DAY_NANOS);
-            days.entry((file.db.clone(), file.table.clone(), day))
+            days.entry((file.db.clone(), file.table.clone(), file.rollup, day))
                 .or_default()
                 .push(file.clone());
         }
         let mut merged = 0;
-        for ((db, table, day), files) in days {
+        for ((db, table, rollup, day), files) in days {
             let sizes: Vec<u64> = files.iter().map(|f| f.bytes).collect();
-            let Some(range) = plan_merge(&sizes, day < today) else {
+            let Some(mut range) = plan_merge(&sizes, day < today) else {
                 continue;
             };
-            let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
-                continue;
-            };
-            let whole_day = range.len() == files.len();
-            let inputs = &files[range];
-            // Inputs are in write order, so later writes still win. The
-            // merged file comes after the day's other files, as its inputs
-            // did: it is fresh if it holds the whole day (nothing earlier
-            // overlaps it) or if every input was.
-            let fresh = whole_day || inputs.iter().all(|f| f.fresh);
             let number = manifest.next_file + 1;
-            let cutoff = retention_cutoff(&catalog, &db);
-            let written = self
-                .merge_files(&table, &schema, inputs, cutoff)
-                .and_then(|merged| self.write_file((&db, &table), number, &schema, merged, fresh));
+            let written = if rollup {
+                // Merged in memory: keep the newest files within the bound.
+                let mut bytes = 0;
+                while range.len() >= 2 {
+                    bytes = sizes[range.clone()].iter().sum::<u64>();
+                    if bytes <= MAX_ROLLUP_MERGE_BYTES {
+                        break;
+                    }
+                    range.start += 1;
+                }
+                if range.len() < 2 || bytes > MAX_ROLLUP_MERGE_BYTES {
+                    continue;
+                }
+                let Some(layout) = table
+                    .strip_suffix(ROLLUP_SUFFIX)
+                    .and_then(|raw| catalog.table(&db, raw))
+                    .map(|raw| RollupLayout::of(&arrow_schema(raw)))
+                else {
+                    continue;
+                };
+                let cutoff = rollup_cutoff(&catalog, &db);
+                self.merge_rollup_files(&table, &layout, &files[range.clone()], cutoff)
+                    .and_then(|merged| {
+                        let merged = std::iter::once(Ok(merged));
+                        self.write_file((&db, &table), number, &layout.schema, merged, true, true)
+                    })
+            } else {
+                let Some(schema) = catalog.table(&db, &table).map(arrow_schema) else {
+                    continue;
+                };
+                // Inputs are in write order, so later writes still win. The
+                // merged file comes after the day's other files, as its
+                // inputs did: it is fresh if it holds the whole day (nothing
+                // earlier overlaps it) or if every input was.
+                let inputs = &files[range.clone()];
+                let fresh = range.len() == files.len() || inputs.iter().all(|f| f.fresh);
+                let cutoff = retention_cutoff(&catalog, &db);
+                self.merge_files(&table, &schema, inputs, cutoff)
+                    .and_then(|merged| {
+                        self.write_file((&db, &table), number, &schema, merged, fresh, false)
+                    })
+            };
+            let inputs = &files[range];
             let written = match written {
                 Ok(w) => w,
                 // A damaged input or a failed write: this day stays as it
@@ -152,6 +187,32 @@ impl Inner {
         SortedMerge::new(table, schema, inputs)
     }
 
+    /// The rollup rows of `files` (one rollup table and day) with partial
+    /// rows of a series and half-hour merged, rows before `cutoff` left out.
+    fn merge_rollup_files(
+        &self,
+        table: &str,
+        layout: &RollupLayout,
+        files: &[ParquetFile],
+        cutoff: Option<i64>,
+    ) -> Result<RecordBatch, StoreError> {
+        let mut batches = Vec::new();
+        for file in files {
+            for batch in persist::read_parquet_batches(&self.data_file(&file.name))? {
+                batches.push(keep_after(
+                    &align(&batch?, &layout.schema, table)?,
+                    cutoff,
+                    table,
+                )?);
+            }
+        }
+        let all = concat_batches(&layout.schema, &batches).map_err(|source| StoreError::Arrow {
+            table: table.to_owned(),
+            source,
+        })?;
+        merge_partials(table, layout, &all)
+    }
+
     /// Removes expired files from the manifest (saved first), then deletes them.
     pub(crate) fn expire(&self) -> Result<usize, StoreError> {
         let _persisting = lock(&self.persist_lock);
@@ -160,20 +221,31 @@ impl Inner {
 
     /// [`Inner::expire`] for a caller that holds `persist_lock`.
     pub(crate) fn expire_locked(&self) -> Result<usize, StoreError> {
-        let cutoffs: HashMap<String, i64> = lock(&self.catalog)
-            .databases
-            .iter()
-            .filter_map(|(name, d)| Some((name.clone(), cutoff_for(d.retention_secs?))))
-            .collect();
-        if cutoffs.is_empty() {
+        let (cutoffs, rollup_cutoffs): (HashMap<String, i64>, HashMap<String, i64>) = {
+            let catalog = lock(&self.catalog);
+            let of = |secs: fn(&crate::catalog::DatabaseSchema) -> Option<u64>| {
+                catalog
+                    .databases
+                    .iter()
+                    .filter_map(|(name, d)| Some((name.clone(), cutoff_for(secs(d)?))))
+                    .collect()
+            };
+            (of(|d| d.retention_secs), of(|d| d.rollup_retention_secs))
+        };
+        if cutoffs.is_empty() && rollup_cutoffs.is_empty() {
             return Ok(0);
         }
         let manifest = read_lock(&self.buffer).manifest.clone();
-        let (expired, kept): (Vec<_>, Vec<_>) = manifest
-            .files
-            .iter()
-            .cloned()
-            .partition(|f| cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c));
+        // A rollup row stands for the half-hour after its time.
+        let (expired, kept): (Vec<_>, Vec<_>) = manifest.files.iter().cloned().partition(|f| {
+            if f.rollup {
+                rollup_cutoffs
+                    .get(&f.db)
+                    .is_some_and(|&c| f.max_time.saturating_add(ROLLUP_NANOS) <= c)
+            } else {
+                cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c)
+            }
+        });
         if expired.is_empty() {
             return Ok(0);
         }

@@ -19,6 +19,14 @@ pub enum StoreError {
     /// Another process has the data directory open.
     #[error("data directory {0} is in use by another weir process (a running `weir server` is asked with `weir query --url`)")]
     Locked(PathBuf),
+    /// A rollup file holds something rollups never hold.
+    #[error("rollups of {table} are corrupt: {reason}")]
+    CorruptRollup {
+        /// The rollup table.
+        table: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The saved catalog cannot be read.
     #[error("catalog {path} is corrupt: {reason}")]
     CorruptCatalog {

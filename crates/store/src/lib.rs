@@ -57,7 +57,11 @@
 //! The write buffer stays within its memory budget: a persist starts at
 //! half of it, and writes wait while live and persisting rows fill it.
 //!
-//! Not built yet: rollups and their separate retention (a later issue).
+//! Each persist also writes half-hour rollups of what it persists (per
+//! series, half-hour and numeric field: count, sum, min, max, DDSketch),
+//! read as table `<table>_30m` with rows still in memory rolled up at scan
+//! time; compaction merges their partial rows, and they have their own
+//! retention ([`Store::set_rollup_retention`]). See [`ROLLUP_SUFFIX`].
 //!
 //! # On disk
 //!
@@ -68,7 +72,7 @@
 //!                                 persisted log segment; replaced atomically
 //! <data-dir>/wal/<20 digits>.wal  log segments after that one, replayed in order on open
 //! <data-dir>/data/<12 digits>.parquet  rows of one table and UTC day, sorted by series
-//!                                 and time
+//!                                 and time; or the rollups of one table and UTC day
 //! ```
 
 mod buffer;
@@ -80,6 +84,7 @@ pub mod latency;
 mod manifest;
 mod merge;
 mod persist;
+mod rollup;
 mod scan;
 mod wal;
 
@@ -100,12 +105,14 @@ pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use compact::{MAX_COLD_MERGE_BYTES, MAX_FILES_PER_DAY};
 pub use error::StoreError;
 pub use manifest::ParquetFile;
+pub use rollup::{rollup_table_name, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN, ROLLUP_SUFFIX};
 pub use scan::{FileLease, ScanFile, TableScan};
 pub use wal::WalConfig;
 
 use buffer::{align, Buffer};
 use catalog::sync_dir;
 use manifest::Manifest;
+use rollup::RollupLayout;
 use scan::FileLeases;
 use wal::Wal;
 
@@ -184,10 +191,12 @@ pub struct WriteSummary {
 pub struct PersistSummary {
     /// Rows written (after dropping duplicates).
     pub rows: usize,
-    /// Files written.
+    /// Raw data files written.
     pub files: usize,
-    /// Bytes written.
+    /// Bytes of raw data files written.
     pub bytes: u64,
+    /// Rollup files written (one per table and day with rows).
+    pub rollup_files: usize,
 }
 
 /// The storage engine over one data directory.
@@ -367,17 +376,41 @@ impl Store {
 
     /// The names of the tables of database `db`, in order (none if there
     /// is no such database).
+    /// Each raw table `t` has a rollup table `t_30m` (unless a raw table
+    /// has that name).
     pub fn table_names(&self, db: &str) -> Vec<String> {
-        lock(&self.inner.catalog)
-            .databases
-            .get(db)
-            .map(|d| d.tables.keys().cloned().collect())
-            .unwrap_or_default()
+        let catalog = lock(&self.inner.catalog);
+        let Some(database) = catalog.databases.get(db) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = database.tables.keys().cloned().collect();
+        let rollups: Vec<String> = names
+            .iter()
+            .map(|t| rollup_table_name(t))
+            .filter(|r| !database.tables.contains_key(r))
+            .collect();
+        names.extend(rollups);
+        names.sort();
+        names
     }
 
-    /// The Arrow schema of `db.table`, if the table exists.
+    /// The Arrow schema of `db.table`, if the table exists: a raw table's
+    /// from the catalog, a rollup table's (`<raw>_30m`) derived from its
+    /// raw table's (see [`ROLLUP_SUFFIX`]).
     pub fn table_schema(&self, db: &str, table: &str) -> Option<SchemaRef> {
-        lock(&self.inner.catalog).table(db, table).map(arrow_schema)
+        match resolve_table(&lock(&self.inner.catalog), db, table)? {
+            TableKind::Raw(schema) => Some(schema),
+            TableKind::Rollup { layout, .. } => Some(layout.schema),
+        }
+    }
+
+    /// Whether `db.table` is a rollup table (`<raw>_30m`, no raw table of
+    /// that name).
+    pub fn is_rollup_table(&self, db: &str, table: &str) -> bool {
+        matches!(
+            resolve_table(&lock(&self.inner.catalog), db, table),
+            Some(TableKind::Rollup { .. })
+        )
     }
 
     /// Every stored row of `db.table` (each point once) as record batches
@@ -461,8 +494,31 @@ impl Store {
         Ok(())
     }
 
+    /// Sets how long the half-hour rollups of database `db` are kept
+    /// (`None`: forever), separately from its raw rows.
+    pub fn set_rollup_retention(
+        &self,
+        db: &str,
+        retention: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        if retention.is_some_and(|d| d.as_secs() == 0) {
+            return Err(StoreError::InvalidRetention);
+        }
+        let mut catalog = lock(&self.inner.catalog);
+        let mut next = catalog.clone();
+        next.databases
+            .get_mut(db)
+            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?
+            .rollup_retention_secs = retention.map(|d| d.as_secs());
+        next.save(&self.inner.dir.join("catalog.json"))?;
+        *catalog = next;
+        Ok(())
+    }
+
     /// Merges the files of each (database, table, day) that has piled up
-    /// files into one, dropping duplicates; returns how many days it merged.
+    /// files into one, dropping duplicates (for rollup tables: merging the
+    /// partial rows of each series and half-hour); returns how many
+    /// (table, day) pairs it merged, rollup tables included.
     /// The background persister does this by itself.
     pub fn compact(&self) -> Result<usize, StoreError> {
         self.inner.compact()
@@ -480,9 +536,28 @@ impl Store {
         self.inner.persist()
     }
 
-    /// The persisted Parquet files.
+    /// The persisted Parquet files of raw rows.
     pub fn files(&self) -> Vec<ParquetFile> {
-        read_lock(&self.inner.buffer).manifest.files.clone()
+        let buffer = read_lock(&self.inner.buffer);
+        buffer
+            .manifest
+            .files
+            .iter()
+            .filter(|f| !f.rollup)
+            .cloned()
+            .collect()
+    }
+
+    /// The persisted Parquet files of half-hour rollups.
+    pub fn rollup_files(&self) -> Vec<ParquetFile> {
+        let buffer = read_lock(&self.inner.buffer);
+        buffer
+            .manifest
+            .files
+            .iter()
+            .filter(|f| f.rollup)
+            .cloned()
+            .collect()
     }
 
     /// Rows held in memory (not yet persisted), across all tables.
@@ -666,15 +741,32 @@ impl Inner {
                     .collect::<Result<Vec<_>, _>>()?;
                 let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
+                let layout = RollupLayout::of(&schema);
+                let rollup_table = rollup_table_name(table);
                 for day in persist::split_by_day(table, &sorted)? {
+                    let rollups = layout.summarise(table, &day)?;
                     let day = std::iter::once(Ok(day));
                     if let Some(file) =
-                        self.write_file((db, table), next_file + 1, &schema, day, fresh)?
+                        self.write_file((db, table), next_file + 1, &schema, day, fresh, false)?
                     {
                         next_file += 1;
                         summary.rows += file.rows;
                         summary.files += 1;
                         summary.bytes += file.bytes;
+                        files.push(file);
+                    }
+                    let rollups = std::iter::once(Ok(rollups));
+                    let written = self.write_file(
+                        (db, &rollup_table),
+                        next_file + 1,
+                        &layout.schema,
+                        rollups,
+                        true,
+                        true,
+                    )?;
+                    if let Some(file) = written {
+                        next_file += 1;
+                        summary.rollup_files += 1;
                         files.push(file);
                     }
                 }
@@ -713,8 +805,8 @@ impl Inner {
     }
 
     /// Writes `batches` (one table, one day, sorted, with `schema`) as data
-    /// file `number`; `None` if they hold no row. `fresh`: see
-    /// [`ParquetFile::fresh`].
+    /// file `number`; `None` if they hold no row. `fresh` and `rollup`: see
+    /// [`ParquetFile`].
     fn write_file(
         &self,
         (db, table): (&str, &str),
@@ -722,6 +814,7 @@ impl Inner {
         schema: &SchemaRef,
         batches: impl IntoIterator<Item = Result<RecordBatch, StoreError>>,
         fresh: bool,
+        rollup: bool,
     ) -> Result<Option<ParquetFile>, StoreError> {
         let name = format!("{number:012}.parquet");
         let Some(written) = persist::write_parquet(&self.data_file(&name), schema, batches)? else {
@@ -736,6 +829,7 @@ impl Inner {
             rows: written.rows,
             bytes: written.bytes,
             fresh,
+            rollup,
         }))
     }
 
@@ -913,6 +1007,41 @@ fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
 /// has a retention.
 fn retention_cutoff(catalog: &Catalog, db: &str) -> Option<i64> {
     Some(cutoff_for(catalog.databases.get(db)?.retention_secs?))
+}
+
+/// The earliest rollup time (ns) database `db` of `catalog` still returns,
+/// if its rollups have a retention.
+fn rollup_cutoff(catalog: &Catalog, db: &str) -> Option<i64> {
+    Some(cutoff_for(
+        catalog.databases.get(db)?.rollup_retention_secs?,
+    ))
+}
+
+/// What a table name of a database stands for.
+enum TableKind {
+    /// A table of written rows, with its Arrow schema.
+    Raw(SchemaRef),
+    /// The rollups of raw table `raw`.
+    Rollup {
+        raw: String,
+        raw_schema: SchemaRef,
+        layout: RollupLayout,
+    },
+}
+
+/// Resolves `db.table`: a raw table, else the rollups of the raw table it
+/// names with [`ROLLUP_SUFFIX`]; `None` if neither exists.
+fn resolve_table(catalog: &Catalog, db: &str, table: &str) -> Option<TableKind> {
+    if let Some(raw) = catalog.table(db, table) {
+        return Some(TableKind::Raw(arrow_schema(raw)));
+    }
+    let raw = table.strip_suffix(ROLLUP_SUFFIX)?;
+    let raw_schema = arrow_schema(catalog.table(db, raw)?);
+    Some(TableKind::Rollup {
+        raw: raw.to_owned(),
+        layout: RollupLayout::of(&raw_schema),
+        raw_schema,
+    })
 }
 
 /// The earliest time (ns) a retention of `secs` keeps, now; may be before 1970.

@@ -29,7 +29,11 @@ use arrow::record_batch::RecordBatch;
 use crate::buffer::align;
 use crate::error::StoreError;
 use crate::manifest::ParquetFile;
-use crate::{keep_after, keep_within, lock, persist, read_lock, Inner};
+use crate::rollup::{RollupLayout, ROLLUP_NANOS};
+use crate::{
+    keep_after, keep_within, lock, persist, read_lock, resolve_table, rollup_cutoff, Inner,
+    TableKind,
+};
 
 /// What a query reads of one table, planned by [`crate::Store::plan_scan`].
 #[derive(Debug)]
@@ -208,6 +212,89 @@ fn treatments(sources: &[Source]) -> Vec<Treatment> {
 impl Inner {
     /// See [`crate::Store::plan_scan`].
     pub(crate) fn plan_scan(
+        &self,
+        db: &str,
+        table: &str,
+        schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
+    ) -> Result<TableScan, StoreError> {
+        let kind = resolve_table(&lock(&self.catalog), db, table);
+        match kind {
+            Some(TableKind::Rollup {
+                raw,
+                raw_schema,
+                layout,
+            }) => self.plan_rollup_scan(db, (&raw, &raw_schema), (table, &layout), schema, time),
+            _ => self.plan_raw_scan(db, table, schema, time),
+        }
+    }
+
+    /// [`Inner::plan_scan`] of a rollup table `table` of raw table `raw`:
+    /// its files as they are (partial rows included: queries merge them),
+    /// and the rollups of the raw rows still in memory, computed now.
+    fn plan_rollup_scan(
+        &self,
+        db: &str,
+        (raw, raw_schema): (&str, &SchemaRef),
+        (table, layout): (&str, &RollupLayout),
+        schema: &SchemaRef,
+        time: &RangeInclusive<i64>,
+    ) -> Result<TableScan, StoreError> {
+        let keep_from = rollup_cutoff(&lock(&self.catalog), db);
+        let start = match keep_from {
+            Some(c) => (*time.start()).max(c),
+            None => *time.start(),
+        };
+        // Whole half-hours: a memory rollup row must count every row of
+        // its half-hour, as a file's does.
+        let buckets = start.div_euclid(ROLLUP_NANOS).saturating_mul(ROLLUP_NANOS)
+            ..=time
+                .end()
+                .div_euclid(ROLLUP_NANOS)
+                .saturating_mul(ROLLUP_NANOS)
+                .saturating_add(ROLLUP_NANOS - 1);
+        let overlaps =
+            |f: &ParquetFile| f.min_time <= *buckets.end() && *buckets.start() <= f.max_time;
+        // One read lock: a persist swaps the sealed rows for their files
+        // under the write lock, so no row is both in a file and in memory.
+        let (files, chunks) = {
+            let buffer = read_lock(&self.buffer);
+            let files: Vec<ScanFile> = buffer
+                .manifest
+                .files
+                .iter()
+                .filter(|f| f.rollup && f.db == db && f.table == table && overlaps(f))
+                .map(|f| ScanFile {
+                    path: self.data_file(&f.name),
+                    file: f.clone(),
+                    lease: Arc::new(self.leases.acquire(&f.name)),
+                })
+                .collect();
+            (files, buffer.scan(db, raw, raw_schema, &buckets)?.chunks)
+        };
+        let mut batches = Vec::new();
+        if !chunks.is_empty() {
+            let rows = chunks
+                .iter()
+                .map(|c| keep_within(&c.batch, &buckets, raw))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sorted = persist::sort_dedup(raw, raw_schema, &rows)?;
+            let rolled = layout.summarise(raw, &sorted)?;
+            batches.push(keep_after(
+                &align(&rolled, schema, table)?,
+                keep_from,
+                table,
+            )?);
+        }
+        Ok(TableScan {
+            files,
+            batches,
+            keep_from,
+        })
+    }
+
+    /// [`Inner::plan_scan`] of a raw table.
+    fn plan_raw_scan(
         &self,
         db: &str,
         table: &str,

@@ -233,6 +233,132 @@ fn cdf_quantiles_rainbow_and_pivot() {
 }
 
 #[test]
+fn long_ranges_read_the_half_hour_rollups_and_say_so() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    load(url, t);
+    let start = 1_700_000_000i64 - 1_700_000_000 % 86_400;
+    let range = format!("start={start}&end={}", start + 2 * 86_400);
+    let both = |path: &str| {
+        let auto = get_json(url, t, &format!("{path}&{range}"));
+        let raw = get_json(url, t, &format!("{path}&{range}&source=raw"));
+        assert_eq!(auto["source"], "rollup", "{path}");
+        assert_eq!(auto["rollup_table"], "probe_http_30m");
+        assert_eq!(raw["source"], "raw");
+        (auto, raw)
+    };
+    let close = |a: &Value, b: &Value, what: &str| {
+        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+        assert!((a - b).abs() <= 0.01 * b.abs(), "{what}: {a} vs {b}");
+    };
+
+    // CDF: the same counts; every point within 1 % of the exact one.
+    let (auto, raw) =
+        both("/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&group_by=country&points=10");
+    for (a, r) in auto["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(raw["groups"].as_array().unwrap())
+    {
+        assert_eq!(a["group"], r["group"]);
+        assert_eq!(a["count"], r["count"]);
+        for (pa, pr) in a["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(r["points"].as_array().unwrap())
+        {
+            assert_eq!(pa["fraction"], pr["fraction"]);
+            close(&pa["value"], &pr["value"], "cdf point");
+        }
+    }
+
+    // Daily bands: counts equal, medians within 1 %.
+    let (auto, raw) = both(
+        "/api/v1/quantiles?db=net&table=probe_http&field=ttfb_us&group_by=country&every=1d&q=0.5",
+    );
+    let buckets = |j: &Value| -> Vec<Value> {
+        j["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["buckets"].as_array().unwrap().clone())
+            .collect()
+    };
+    let (ba, br) = (buckets(&auto), buckets(&raw));
+    assert_eq!(ba.len(), 4);
+    for (a, r) in ba.iter().zip(&br) {
+        assert_eq!(a["time"], r["time"]);
+        assert_eq!(a["count"], r["count"]);
+        close(&a["values"][0], &r["values"][0], "daily median");
+    }
+
+    // Rainbow and pivot: counts and sums are exact through rollups.
+    let (auto, raw) = both("/api/v1/rainbow?db=net&table=probe_http&group_by=country&every=1d");
+    assert_eq!(auto["series"], raw["series"]);
+    let (auto, raw) =
+        both("/api/v1/pivot?db=net&table=probe_http&rows=country&columns=egress&agg=count");
+    assert_eq!(auto["cells"], raw["cells"]);
+    let (auto, raw) = both("/api/v1/pivot?db=net&table=probe_http&field=ttfb_us&rows=country&columns=day_of_week&agg=avg");
+    for (ra, rr) in auto["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(raw["cells"].as_array().unwrap())
+    {
+        for (a, r) in ra.as_array().unwrap().iter().zip(rr.as_array().unwrap()) {
+            let (a, r) = (a.as_f64().unwrap(), r.as_f64().unwrap());
+            assert!((a - r).abs() < 1e-6 * r, "avg {a} vs {r}");
+        }
+    }
+
+    // Fine buckets and short ranges stay raw; asking for rollups then
+    // says why not.
+    let fine = "/api/v1/quantiles?db=net&table=probe_http&field=ttfb_us&every=10m";
+    let j = get_json(url, t, &format!("{fine}&{range}"));
+    assert_eq!(j["source"], "raw");
+    let (status, body) = get(url, t, &format!("{fine}&{range}&source=rollup"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("source") && body.contains("30m"), "{body}");
+    let short = format!("start={start}&end={}", start + 3600);
+    let j = get_json(
+        url,
+        t,
+        &format!("/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&{short}"),
+    );
+    assert_eq!(j["source"], "raw");
+    let (status, body) = get(
+        url,
+        t,
+        &format!("/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&{range}&source=fast"),
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("source"), "{body}");
+    // `where` filters on tags; a field there is named as the mistake.
+    let (status, body) = get(
+        url,
+        t,
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&where=ok=true",
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("where") && body.contains("not a tag"),
+        "{body}"
+    );
+
+    // The rollup table is there for SQL too.
+    let rows = common::rows(
+        url,
+        t,
+        "net",
+        "SELECT CAST(sum(_rows) AS BIGINT) AS n FROM probe_http_30m",
+    );
+    assert_eq!(rows[0]["n"], 480);
+}
+
+#[test]
 fn analytics_errors_name_the_parameter_and_need_a_read_token() {
     let (_tmp, dir) = data_dir();
     let weir = server(&dir, &[]);

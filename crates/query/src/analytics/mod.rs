@@ -13,10 +13,13 @@
 //! - [`utilisation`]: per node, mean rate over a window ÷ its peak over a
 //!   longer one; its CDF per role, the bottleneck role, balance ratios.
 //!
-//! They read raw rows (`"source": "raw"` in every answer); rollups will
-//! answer long ranges at coarse grains.
+//! The first four read the half-hour rollups instead of the raw rows when
+//! the range is long and the grain coarse (parameter `source`: `auto`,
+//! `raw`, `rollup`; see [`LONG_RANGE`]); every answer says which it read
+//! (`"source": "raw"` or `"rollup"`). Utilisation reads raw rows.
 
 mod params;
+mod source;
 mod utilisation;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +33,8 @@ use serde_json::{json, Map, Value};
 
 use params::ident;
 pub use params::{Dimension, Params};
+use source::Source;
+pub use source::LONG_RANGE;
 pub use utilisation::utilisation;
 
 use crate::{QueryEngine, QueryError};
@@ -101,6 +106,17 @@ fn check_columns(
                 "{what}: table {:?} has no column {name:?}; it has {}",
                 p.table,
                 columns.join(", ")
+            )));
+        }
+    }
+    for (tag, _) in &p.filters {
+        let is_tag = schema
+            .field_with_name(tag)
+            .is_ok_and(|f| matches!(f.data_type(), DataType::Dictionary(..)));
+        if !is_tag {
+            return Err(AnalyticsError::BadRequest(format!(
+                "where: {tag:?} is not a tag of table {:?} (where filters on tags)",
+                p.table
             )));
         }
     }
@@ -251,9 +267,12 @@ fn header(p: &Params, rest: &[&str]) -> String {
     csv_row(&cells)
 }
 
-fn base_json(p: &Params) -> Map<String, Value> {
+fn base_json(p: &Params, source: &Source) -> Map<String, Value> {
     let mut o = Map::new();
-    o.insert("source".into(), json!("raw"));
+    o.insert("source".into(), json!(source.name()));
+    if let Source::Rollup(table) = source {
+        o.insert("rollup_table".into(), json!(table));
+    }
     o.insert("table".into(), json!(p.table));
     if let Some(f) = &p.field {
         o.insert("field".into(), json!(f));
@@ -289,17 +308,16 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
             .into());
     }
     check_columns(engine, p, &[])?;
+    let source = Source::choose(engine, p, Some(field), &[])?;
+    let column = source.distribution_column(field);
     let (mut items, group) = p.groups();
-    items.push(format!("count({}) AS \"__weir_n\"", ident(field)));
-    items.push(format!(
-        "cdf({}, {points}) AS \"__weir_points\"",
-        ident(field)
-    ));
+    items.push(format!("{} AS \"__weir_n\"", source.count(Some(field))));
+    items.push(format!("cdf({column}, {points}) AS \"__weir_points\""));
     let sql = select(
-        p,
+        &source.params(p),
         &items,
         &group,
-        &[format!("{} IS NOT NULL", ident(field))],
+        &[format!("{column} IS NOT NULL")],
     );
     let batches = run(engine, p, &sql).await?;
     let mut groups = Vec::new();
@@ -329,7 +347,7 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
             groups.push(json!({"group": key, "count": i64_at(n, row), "points": out}));
         }
     }
-    let mut o = base_json(p);
+    let mut o = base_json(p, &source);
     o.insert("points".into(), json!(points));
     o.insert("groups".into(), Value::from(groups));
     Ok(Answer {
@@ -358,24 +376,21 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
         return Err("q: empty".to_owned().into());
     }
     check_columns(engine, p, &[])?;
+    let source = Source::choose(engine, p, Some(field), &[])?;
+    let column = source.distribution_column(field);
+    let read = source.params(p);
     let (mut items, mut group) = p.groups();
-    if let Some(b) = p.bucket() {
+    if let Some(b) = read.bucket() {
         items.insert(0, b);
         group.push("\"__weir_bucket\"".into());
     }
     let q_list: Vec<String> = qs.iter().map(|q| format!("{q:?}")).collect();
-    items.push(format!("count({}) AS \"__weir_n\"", ident(field)));
+    items.push(format!("{} AS \"__weir_n\"", source.count(Some(field))));
     items.push(format!(
-        "quantiles({}, {}) AS \"__weir_q\"",
-        ident(field),
+        "quantiles({column}, {}) AS \"__weir_q\"",
         q_list.join(", ")
     ));
-    let sql = select(
-        p,
-        &items,
-        &group,
-        &[format!("{} IS NOT NULL", ident(field))],
-    );
+    let sql = select(&read, &items, &group, &[format!("{column} IS NOT NULL")]);
     let batches = run(engine, p, &sql).await?;
     let q_names: Vec<String> = qs.iter().map(|q| format!("q{q}")).collect();
     let mut rest = vec!["time", "count"];
@@ -409,7 +424,7 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
             push_bucket(&mut series, &mut index, key, bucket);
         }
     }
-    let mut o = base_json(p);
+    let mut o = base_json(p, &source);
     o.insert("q".into(), json!(qs));
     o.insert("series".into(), series_json(series));
     Ok(Answer {
@@ -430,8 +445,17 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
         return Err(format!("category: table {:?} has no column {category:?}", p.table).into());
     }
     let has_partial = columns.iter().any(|c| c == "partial");
+    let mut reads = Vec::new();
+    if has_category {
+        reads.push((category.as_str(), false));
+    }
+    if has_partial {
+        reads.push(("partial", true));
+    }
+    let source = Source::choose(engine, p, None, &reads)?;
+    let read = source.params(p);
     let (mut items, mut group) = p.groups();
-    if let Some(b) = p.bucket() {
+    if let Some(b) = read.bucket() {
         items.insert(0, b);
         group.push("\"__weir_bucket\"".into());
     }
@@ -443,13 +467,11 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
     };
     items.push(format!("{category_expr} AS \"__weir_category\""));
     group.push("\"__weir_category\"".into());
-    items.push("count(*) AS \"__weir_n\"".into());
+    items.push(format!("{} AS \"__weir_n\"", source.count(None)));
     if has_partial {
-        items.push(
-            "CAST(sum(CASE WHEN \"partial\" THEN 1 ELSE 0 END) AS BIGINT) AS \"__weir_p\"".into(),
-        );
+        items.push(format!("{} AS \"__weir_p\"", source.count_true("partial")));
     }
-    let sql = select(p, &items, &group, &[]);
+    let sql = select(&read, &items, &group, &[]);
     let batches = run(engine, p, &sql).await?;
     // (group, time) → counts per category, partial count.
     type Slot = (Map<String, Value>, Value, Vec<(String, i64)>, i64);
@@ -520,7 +542,7 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
         }
         push_bucket(&mut series, &mut index, key, bucket);
     }
-    let mut o = base_json(p);
+    let mut o = base_json(p, &source);
     o.insert("category".into(), json!(category));
     o.insert("series".into(), series_json(series));
     Ok(Answer {
@@ -541,27 +563,18 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         );
     }
     let agg = p.extra("agg").unwrap_or("avg");
-    let value = match agg {
-        "count" => match &p.field {
-            Some(f) => format!("CAST(count({}) AS DOUBLE)", ident(f)),
-            None => "CAST(count(*) AS DOUBLE)".to_owned(),
-        },
-        "sum" | "avg" | "min" | "max" => {
-            format!("CAST({agg}({}) AS DOUBLE)", ident(p.require_field()?))
-        }
-        "p50" | "p90" | "p95" | "p99" => {
-            let q: f64 = agg[1..].parse::<f64>().unwrap_or(50.0) / 100.0;
-            format!(
-                "array_element(quantiles({}, {q:?}), 1)",
-                ident(p.require_field()?)
-            )
-        }
-        other => {
-            return Err(format!(
-                "agg: {other:?}; expected count, sum, avg, min, max, p50, p90, p95 or p99"
-            )
-            .into())
-        }
+    if !matches!(
+        agg,
+        "count" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p95" | "p99"
+    ) {
+        return Err(format!(
+            "agg: {agg:?}; expected count, sum, avg, min, max, p50, p90, p95 or p99"
+        )
+        .into());
+    }
+    let field = match agg {
+        "count" => p.field.as_deref(),
+        _ => Some(p.require_field()?),
     };
     let mut needed = Vec::new();
     for d in [&rows_dim, &cols_dim] {
@@ -570,6 +583,28 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         }
     }
     check_columns(engine, p, &needed)?;
+    let mut reads: Vec<(&str, bool)> = needed.iter().map(|t| (*t, false)).collect();
+    let sketch_of = match (agg.strip_prefix('p'), field) {
+        (Some(_), Some(f)) => Some(f),
+        (_, Some(f)) => {
+            reads.push((f, true));
+            None
+        }
+        _ => None,
+    };
+    let source = Source::choose(engine, p, sketch_of, &reads)?;
+    let value = match (agg, field) {
+        ("count", f) => format!("CAST({} AS DOUBLE)", source.count(f)),
+        (_, Some(f)) if agg.starts_with('p') => {
+            let q: f64 = agg[1..].parse::<f64>().unwrap_or(50.0) / 100.0;
+            format!(
+                "array_element(quantiles({}, {q:?}), 1)",
+                source.distribution_column(f)
+            )
+        }
+        (_, Some(f)) => source.aggregate(agg, f),
+        (_, None) => return Err("field: missing".to_owned().into()),
+    };
     let items = vec![
         rows_dim.select().replacen(
             &format!("AS {}", ident(rows_dim.name())),
@@ -587,7 +622,7 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         "\"__weir_row_key\"".to_owned(),
         "\"__weir_column_key\"".to_owned(),
     ];
-    let sql = select(p, &items, &group, &[]);
+    let sql = select(&source.params(p), &items, &group, &[]);
     let batches = run(engine, p, &sql).await?;
     let mut row_keys: Vec<String> = Vec::new();
     let mut col_keys: Vec<String> = Vec::new();
@@ -643,7 +678,7 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         matrix[i][j] = json!(v);
         csv.push_str(&csv_row(&[json!(r), json!(c), json!(v)]));
     }
-    let mut o = base_json(p);
+    let mut o = base_json(p, &source);
     o.insert("rows".into(), json!(rows_dim.name()));
     o.insert("columns".into(), json!(cols_dim.name()));
     o.insert("agg".into(), json!(agg));

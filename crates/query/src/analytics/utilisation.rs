@@ -175,7 +175,7 @@ pub async fn utilisation(engine: &QueryEngine, p: &Params) -> Result<Answer, Ana
             "balance_cdf": cdf_points(balances),
         }));
     }
-    let mut o: Map<String, Value> = super::base_json(p);
+    let mut o: Map<String, Value> = super::base_json(p, &super::Source::Raw);
     o.insert("node".into(), json!(node));
     o.insert("role".into(), json!(role));
     o.insert("end".into(), json!(end));

@@ -1,0 +1,208 @@
+//! Which rows answer a question: the raw table, or its half-hour rollups
+//! (`<table>_30m`, see the store), chosen by parameter `source` (`auto`,
+//! the default; `raw`; `rollup`).
+//!
+//! `auto` reads rollups when they can answer and the question is one they
+//! answer much faster: `start` is given and the range is at least
+//! [`LONG_RANGE`], the
+//! buckets (`every`) are whole half-hours, and every column the question
+//! names is a tag of the rollups (or, for the field, has its sketch).
+//! Rollup answers start at the half-hour that holds `start`, and their
+//! buckets start at half-hours.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use store::{rollup_table_name, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN};
+
+use super::params::ident;
+use super::{AnalyticsError, Dimension, Params};
+use crate::QueryEngine;
+
+/// The shortest range `auto` answers from rollups.
+pub const LONG_RANGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Where the rows of an answer come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The raw table, exact.
+    Raw,
+    /// The rollup table of this name: counts, sums, minima and maxima
+    /// exact, quantiles within 1 %.
+    Rollup(String),
+}
+
+impl Source {
+    /// The source for `p`, whose distribution is of `field` (if any: its
+    /// sketches are needed), that also reads `columns` of the raw table
+    /// (bool: whether the column is a field, read as `<column>_sum` or
+    /// `_count` of the rollups, else a tag).
+    pub(crate) fn choose(
+        engine: &QueryEngine,
+        p: &Params,
+        field: Option<&str>,
+        columns: &[(&str, bool)],
+    ) -> Result<Source, AnalyticsError> {
+        let wanted = p.extra("source").unwrap_or("auto");
+        if !matches!(wanted, "auto" | "raw" | "rollup") {
+            return Err(format!("source: {wanted:?}; expected auto, raw or rollup").into());
+        }
+        if wanted == "raw" {
+            return Ok(Source::Raw);
+        }
+        let why_not = why_not_rollups(engine, p, field, columns);
+        match (wanted, why_not) {
+            ("rollup", Some(reason)) => {
+                Err(format!("source: rollups cannot answer this: {reason}").into())
+            }
+            ("rollup", None) => Ok(Source::Rollup(rollup_table_name(&p.table))),
+            (_, Some(_)) => Ok(Source::Raw),
+            (_, None) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(i64::MAX, |d| {
+                        i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+                    });
+                // Without a start the range is whatever is stored: exact.
+                let long = p.start.is_some_and(|s| {
+                    let end = p.end.unwrap_or(now);
+                    end.saturating_sub(s) >= LONG_RANGE.as_nanos() as i64
+                });
+                Ok(if long {
+                    Source::Rollup(rollup_table_name(&p.table))
+                } else {
+                    Source::Raw
+                })
+            }
+        }
+    }
+
+    /// The parameters to query with: for rollups, their table and a start
+    /// at the half-hour that holds `start`.
+    pub(crate) fn params(&self, p: &Params) -> Params {
+        match self {
+            Source::Raw => p.clone(),
+            Source::Rollup(table) => Params {
+                table: table.clone(),
+                start: p
+                    .start
+                    .map(|s| s.div_euclid(ROLLUP_NANOS).saturating_mul(ROLLUP_NANOS)),
+                ..p.clone()
+            },
+        }
+    }
+
+    /// What `"source"` says in an answer.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Source::Raw => "raw",
+            Source::Rollup(_) => "rollup",
+        }
+    }
+
+    /// The column a distribution of `field` is computed over: the field,
+    /// or its sketches.
+    pub(crate) fn distribution_column(&self, field: &str) -> String {
+        match self {
+            Source::Raw => ident(field),
+            Source::Rollup(_) => ident(&format!("{field}_sketch")),
+        }
+    }
+
+    /// An expression for the number of values of `field` (all rows without
+    /// one), as BIGINT.
+    pub(crate) fn count(&self, field: Option<&str>) -> String {
+        match (self, field) {
+            (Source::Raw, Some(f)) => format!("count({})", ident(f)),
+            (Source::Raw, None) => "count(*)".to_owned(),
+            (Source::Rollup(_), Some(f)) => {
+                format!("CAST(sum({}) AS BIGINT)", ident(&format!("{f}_count")))
+            }
+            (Source::Rollup(_), None) => {
+                format!("CAST(sum({}) AS BIGINT)", ident(ROLLUP_ROWS_COLUMN))
+            }
+        }
+    }
+
+    /// An aggregate of `field`: `sum`, `min`, `max` or `avg`, as DOUBLE.
+    pub(crate) fn aggregate(&self, agg: &str, field: &str) -> String {
+        match self {
+            Source::Raw => format!("CAST({agg}({}) AS DOUBLE)", ident(field)),
+            Source::Rollup(_) => {
+                let col = |suffix: &str| ident(&format!("{field}_{suffix}"));
+                match agg {
+                    "avg" => format!(
+                        "CAST(sum({}) AS DOUBLE) / CAST(sum({}) AS DOUBLE)",
+                        col("sum"),
+                        col("count")
+                    ),
+                    "min" => format!("CAST(min({}) AS DOUBLE)", col("min")),
+                    "max" => format!("CAST(max({}) AS DOUBLE)", col("max")),
+                    _ => format!("CAST(sum({}) AS DOUBLE)", col("sum")),
+                }
+            }
+        }
+    }
+
+    /// An expression counting the rows where boolean field `field` is
+    /// true, as BIGINT.
+    pub(crate) fn count_true(&self, field: &str) -> String {
+        match self {
+            Source::Raw => format!(
+                "CAST(sum(CASE WHEN {} THEN 1 ELSE 0 END) AS BIGINT)",
+                ident(field)
+            ),
+            Source::Rollup(_) => {
+                format!("CAST(sum({}) AS BIGINT)", ident(&format!("{field}_sum")))
+            }
+        }
+    }
+}
+
+/// Why the rollups of `p.table` cannot answer, if they cannot.
+fn why_not_rollups(
+    engine: &QueryEngine,
+    p: &Params,
+    field: Option<&str>,
+    columns: &[(&str, bool)],
+) -> Option<String> {
+    let rollup = rollup_table_name(&p.table);
+    if !engine.store.is_rollup_table(&p.db, &rollup) {
+        return Some(format!("table {:?} has no rollups", p.table));
+    }
+    let schema = engine.store.table_schema(&p.db, &rollup)?;
+    let has = |c: &str| schema.column_with_name(c).is_some();
+    if let Some(every) = p.every {
+        if every.as_secs() % 1800 != 0 {
+            return Some("every: rollups have half-hour buckets; use a multiple of 30m".into());
+        }
+    }
+    if let Some(f) = field {
+        if !has(&format!("{f}_sketch")) {
+            return Some(format!("field {f:?} has no sketches (not a number)"));
+        }
+    }
+    let tags = p
+        .filters
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .chain(p.group_by.iter().filter_map(|d| match d {
+            Dimension::Tag(t) => Some(t.as_str()),
+            _ => None,
+        }));
+    for tag in tags {
+        if !has(tag) || tag == "time" {
+            return Some(format!("{tag:?} is not a tag of the rollups"));
+        }
+    }
+    for &(column, is_field) in columns {
+        let ok = if is_field {
+            has(&format!("{column}_sum"))
+        } else {
+            has(column)
+        };
+        if !ok {
+            return Some(format!("{column:?} is not in the rollups"));
+        }
+    }
+    None
+}

@@ -1,0 +1,284 @@
+//! Half-hour rollups: what persist writes beside the raw rows, how partial
+//! rollups of one half-hour add up to the raw aggregates, how compaction
+//! merges them, and their own retention.
+
+// Helpers outside #[test] fns unwrap too: in a test a panic is the report.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use arrow::array::{Array, BinaryArray, Float64Array, TimestampNanosecondArray, UInt64Array};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::array_value_to_string;
+use lineproto::Precision;
+use sketch::DDSketch;
+use store::{Store, StoreConfig, ROLLUP_NANOS};
+
+fn open(dir: &Path) -> Store {
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    Store::open(dir, config).unwrap()
+}
+
+fn all(store: &Store, table: &str) -> RecordBatch {
+    let schema = store.table_schema("db", table).unwrap();
+    let batches = store.scan("db", table).unwrap().unwrap();
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
+/// Aggregates of one series, half-hour and field.
+#[derive(Debug, Clone, PartialEq)]
+struct Agg {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    values: Vec<f64>,
+}
+
+type Key = (String, i64);
+
+/// Per (host tag, half-hour) the aggregates of field `f` of the raw rows.
+fn raw_aggregates(store: &Store) -> BTreeMap<Key, Agg> {
+    let batch = all(store, "m");
+    let host = batch.column_by_name("host").unwrap();
+    let time = batch.column_by_name("time").unwrap();
+    let time = time
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .unwrap();
+    let f = batch.column_by_name("f").unwrap();
+    let f = f.as_any().downcast_ref::<Float64Array>().unwrap();
+    let mut out: BTreeMap<Key, Agg> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        if f.is_null(i) {
+            continue;
+        }
+        let key = (
+            array_value_to_string(host, i).unwrap(),
+            time.value(i).div_euclid(ROLLUP_NANOS) * ROLLUP_NANOS,
+        );
+        let v = f.value(i);
+        let agg = out.entry(key).or_insert(Agg {
+            count: 0,
+            sum: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            values: Vec::new(),
+        });
+        agg.count += 1;
+        agg.sum += v;
+        agg.min = agg.min.min(v);
+        agg.max = agg.max.max(v);
+        agg.values.push(v);
+    }
+    out
+}
+
+/// Per (host, half-hour) the rollup rows of `m_30m` merged, with the
+/// number of partial rows each had and the merged sketch.
+fn rollup_aggregates(store: &Store) -> BTreeMap<Key, (Agg, usize, DDSketch)> {
+    let batch = all(store, "m_30m");
+    let col = |name: &str| std::sync::Arc::clone(batch.column_by_name(name).unwrap());
+    let host = col("host");
+    let time = col("time");
+    let time = time
+        .as_any()
+        .downcast_ref::<TimestampNanosecondArray>()
+        .unwrap();
+    let count = col("f_count");
+    let count = count.as_any().downcast_ref::<UInt64Array>().unwrap();
+    let [sum, min, max] = ["f_sum", "f_min", "f_max"].map(|n| {
+        col(n)
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .clone()
+    });
+    let sketches = col("f_sketch");
+    let sketches = sketches.as_any().downcast_ref::<BinaryArray>().unwrap();
+    let mut out: BTreeMap<Key, (Agg, usize, DDSketch)> = BTreeMap::new();
+    for i in 0..batch.num_rows() {
+        if count.is_null(i) {
+            continue;
+        }
+        let key = (array_value_to_string(&host, i).unwrap(), time.value(i));
+        assert_eq!(key.1 % ROLLUP_NANOS, 0, "rollup times start half-hours");
+        let (agg, parts, sketch) = out.entry(key).or_insert((
+            Agg {
+                count: 0,
+                sum: 0.0,
+                min: f64::INFINITY,
+                max: f64::NEG_INFINITY,
+                values: Vec::new(),
+            },
+            0,
+            DDSketch::default(),
+        ));
+        agg.count += count.value(i);
+        agg.sum += sum.value(i);
+        agg.min = agg.min.min(min.value(i));
+        agg.max = agg.max.max(max.value(i));
+        *parts += 1;
+        sketch
+            .merge(&DDSketch::decode(sketches.value(i)).unwrap())
+            .unwrap();
+    }
+    out
+}
+
+/// Writes `rows` points per host for 3 hosts, 37 s apart from `start` (s),
+/// with values that differ by host and time.
+fn write(store: &Store, start: i64, rows: i64) {
+    let mut body = String::new();
+    for i in 0..rows {
+        for h in 0..3 {
+            let t = start + i * 37;
+            let v = ((i * 7919 + h * 104_729) % 1000) as f64 / 10.0 + 1.0;
+            body.push_str(&format!("m,host=h{h} f={v},ok={} {t}\n", i % 5 != 0));
+        }
+    }
+    store
+        .write_lines("db", body.as_bytes(), Precision::Seconds)
+        .unwrap();
+}
+
+fn assert_rollups_match_raw(store: &Store) -> usize {
+    let raw = raw_aggregates(store);
+    let rolled = rollup_aggregates(store);
+    assert_eq!(
+        raw.keys().collect::<Vec<_>>(),
+        rolled.keys().collect::<Vec<_>>(),
+        "the same series and half-hours"
+    );
+    let mut partials = 0;
+    for (key, want) in &raw {
+        let (got, parts, sketch) = &rolled[key];
+        partials += parts - 1;
+        assert_eq!(got.count, want.count, "{key:?}");
+        assert!(
+            (got.sum - want.sum).abs() < 1e-9 * want.sum.abs().max(1.0),
+            "{key:?}"
+        );
+        assert_eq!(got.min, want.min, "{key:?}");
+        assert_eq!(got.max, want.max, "{key:?}");
+        assert_eq!(sketch.count(), want.count, "{key:?}");
+        let mut sorted = want.values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let exact = sorted[(sorted.len() - 1) / 2];
+        let estimate = sketch.quantile(0.5).unwrap().unwrap();
+        // The sketch's median is within 1 % of a rank-neighbouring value.
+        let near = sorted.iter().any(|v| ((estimate - v) / v).abs() <= 0.0101);
+        assert!(near, "{key:?}: median {estimate} vs exact {exact}");
+    }
+    partials
+}
+
+#[test]
+fn partial_rollups_across_persists_and_memory_add_up_to_the_raw_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Three writes, each persisted, overlapping the same half-hours, then
+    // a fourth left in memory: every half-hour has partial rollups.
+    let t0 = 1_700_000_000 - 1_700_000_000 % 86_400 - 3_600;
+    for round in 0..3 {
+        write(&store, t0 + round * 11, 300);
+        let summary = store.persist().unwrap();
+        assert!(summary.rollup_files >= 2, "a rollup file per table and day");
+    }
+    write(&store, t0 + 33, 300);
+    assert!(store.buffered_rows() > 0);
+    assert!(store.table_names("db").contains(&"m_30m".to_owned()));
+    let partials = assert_rollups_match_raw(&store);
+    assert!(partials > 0, "the test must exercise partial rollups");
+
+    // Booleans: count and sum (trues), no sketch.
+    let schema = store.table_schema("db", "m_30m").unwrap();
+    assert!(schema.column_with_name("ok_sum").is_some());
+    assert!(schema.column_with_name("ok_sketch").is_none());
+
+    // Compaction merges partials into one row per series and half-hour;
+    // the totals stay the same, also across a restart.
+    store.persist().unwrap();
+    let before = store.rollup_files().len();
+    store.compact().unwrap();
+    assert!(store.rollup_files().len() < before);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        assert_rollups_match_raw(&store),
+        0,
+        "merged into one row each"
+    );
+}
+
+#[test]
+fn rollups_keep_their_own_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // Five days ago and now.
+    write(&store, now - 5 * 86_400, 100);
+    write(&store, now - 600, 10);
+    store.persist().unwrap();
+    store
+        .set_retention("db", Some(Duration::from_secs(2 * 86_400)))
+        .unwrap();
+    store
+        .set_rollup_retention("db", Some(Duration::from_secs(30 * 86_400)))
+        .unwrap();
+    store.expire().unwrap();
+    let raw = all(&store, "m");
+    assert_eq!(raw.num_rows(), 30, "old raw rows are gone");
+    let rollups = rollup_aggregates(&store);
+    let old = rollups
+        .keys()
+        .filter(|(_, t)| *t < (now - 86_400) * 1_000_000_000)
+        .count();
+    assert!(old > 0, "rollups of the old rows remain");
+
+    // A shorter rollup retention drops them (files too), raw rows stay.
+    store
+        .set_rollup_retention("db", Some(Duration::from_secs(86_400)))
+        .unwrap();
+    store.expire().unwrap();
+    assert!(rollup_aggregates(&store)
+        .keys()
+        .all(|(_, t)| *t >= (now - 86_400) * 1_000_000_000 - ROLLUP_NANOS));
+    assert!(store
+        .rollup_files()
+        .iter()
+        .all(|f| f.max_time >= (now - 2 * 86_400) * 1_000_000_000));
+    assert_eq!(all(&store, "m").num_rows(), 30);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.catalog().databases["db"].rollup_retention_secs,
+        Some(86_400)
+    );
+}
+
+#[test]
+fn a_raw_table_named_like_a_rollup_table_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    write(&store, 1_700_000_000, 10);
+    store
+        .write_lines("db", b"m_30m,host=x g=1 1700000000", Precision::Seconds)
+        .unwrap();
+    store.persist().unwrap();
+    let batch = all(&store, "m_30m");
+    assert_eq!(batch.num_rows(), 1, "the raw table m_30m");
+    assert!(batch.column_by_name("g").is_some());
+    let names = store.table_names("db");
+    assert_eq!(names.iter().filter(|n| *n == "m_30m").count(), 1);
+    assert!(names.contains(&"m_30m_30m".to_owned()));
+    assert!(store.table_schema("db", "nothing_30m").is_none());
+}
