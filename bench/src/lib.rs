@@ -14,7 +14,10 @@
 //! * [`ingest`]: loads the TSBS data set into weir's store in-process with
 //!   durable acknowledgements (`weir-bench ingest`);
 //! * [`queries`]: the TSBS devops queries as SQL, with TSBS's random
-//!   parameters from a seed (`weir-bench query` times them in-process).
+//!   parameters from a seed (`weir-bench query` times them in-process);
+//! * [`probes`]: a month of probe downloads from many vantage points with
+//!   six dimensions (`weir-bench analytics` times CDFs and quantile bands
+//!   through rollups and raw rows).
 //!
 //! The `weir-bench` binary writes either to standard output
 //! (`weir-bench gen tsbs-cpu --hosts 100 --hours 24`), and
@@ -38,7 +41,9 @@
 //! assert_eq!(corpus, mixed_corpus(100, 1));
 //! ```
 
+pub mod analytics;
 pub mod ingest;
 pub mod mixed;
+pub mod probes;
 pub mod queries;
 pub mod tsbs;

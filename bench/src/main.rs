@@ -6,6 +6,7 @@
 //! weir-bench ingest [--hosts 100] [--hours 24] [--batch 10000] [--writers 4] [--no-sync]
 //! weir-bench query [--data-dir DIR] [--runs 10] [--seed 1] [--only NAME]…
 //! weir-bench queries [--hosts 100] [--hours 24] [--runs 10] [--seed 1] > queries.jsonl
+//! weir-bench analytics [--vantages 1000] [--days 30] [--interval 300] [--runs 10] [--data-dir DIR]
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -14,7 +15,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
+use weir_bench::analytics::run_analytics;
 use weir_bench::mixed::mixed_corpus;
+use weir_bench::probes::ProbeMonth;
 use weir_bench::queries::{influxql, metricsql, sql, QueryGenerator, QueryKind};
 use weir_bench::tsbs::CpuOnly;
 
@@ -85,6 +88,27 @@ enum Command {
         #[arg(long)]
         show_sql: bool,
     },
+    /// Load a month of probe downloads (many vantage points, six dimensions) into
+    /// a store in this process, then time the analytics CDF and quantile bands
+    /// over the whole month grouped by country, through rollups and through raw
+    /// rows, and report the rollups' error against the exact answers.
+    Analytics {
+        /// Vantage points.
+        #[arg(long, default_value_t = 1000)]
+        vantages: usize,
+        /// Days of data.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Seconds between two downloads of a vantage point.
+        #[arg(long, default_value_t = 300)]
+        interval: i64,
+        /// Timed runs of each rollup query (after one warm-up); raw ones run 3 times.
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Reuse (or fill, if empty) this data directory.
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// Print the TSBS devops queries for every system, one JSON object per line:
     /// `{"kind", "run", "warmup", "sql", "influxql", "metricsql": {"query", "start",
     /// "end", "step"} | null}`. Per kind, run 0 is the untimed warm-up and runs 1 to
@@ -149,6 +173,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 20, stdout);
     match cli.command {
+        Command::Analytics {
+            vantages,
+            days,
+            interval,
+            runs,
+            data_dir,
+        } => {
+            let month = ProbeMonth {
+                vantages,
+                days,
+                interval_s: interval,
+                // Whole days, ending at the last midnight: days that are over.
+                end_s: {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_secs() as i64;
+                    now - now % 86_400
+                },
+                seed: 1,
+            };
+            run_analytics(&month, runs, data_dir, &mut out)?;
+        }
         Command::Ingest {
             hosts,
             hours,

@@ -310,11 +310,9 @@ impl Sketches {
             return plan_err!("expected a column of sketches, got {}", array.data_type());
         };
         for bytes in binary.iter().flatten() {
-            let sketch = DDSketch::decode(bytes)
-                .map_err(|e| DataFusionError::Execution(format!("reading a sketch: {e}")))?;
             self.merged
-                .merge(&sketch)
-                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                .merge_encoded(bytes)
+                .map_err(|e| DataFusionError::Execution(format!("merging a sketch: {e}")))?;
         }
         Ok(())
     }

@@ -136,8 +136,7 @@ struct SketchAccumulator {
 impl SketchAccumulator {
     fn merge_binary(&mut self, array: &dyn Array) -> Result<()> {
         for bytes in array.as_binary::<i32>().iter().flatten() {
-            let other = decode(self.name, bytes)?;
-            if let Err(e) = self.sketch.merge(&other) {
+            if let Err(e) = self.sketch.merge_encoded(bytes) {
                 return exec_err!("{}: {e}", self.name);
             }
         }

@@ -1,0 +1,183 @@
+//! `weir-bench analytics`: CDFs and quantile bands over a month of probe
+//! downloads, through the half-hour rollups and through raw rows, timed in
+//! this process, with the rollups' relative error against the exact answers.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use query::analytics::{self, Answer, Params};
+use query::QueryEngine;
+use serde_json::Value;
+use store::{Store, StoreConfig};
+
+use crate::ingest::disk_usage;
+use crate::probes::ProbeMonth;
+
+/// Loads `month` (unless `data_dir` already holds it), then times the
+/// questions and writes a report to `out`.
+pub fn run_analytics(
+    month: &ProbeMonth,
+    runs: usize,
+    data_dir: Option<PathBuf>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
+    let dir = data_dir.unwrap_or_else(|| tmp.path().to_owned());
+    let store = Arc::new(Store::open(&dir, StoreConfig::default())?);
+    if !store.has_database("net") {
+        let started = Instant::now();
+        let mut rows = 0usize;
+        month.generate(50_000, |batch| {
+            let summary = store.write_lines("net", batch, lineproto::Precision::Nanoseconds)?;
+            anyhow::ensure!(summary.rejected.is_empty(), "{:?}", summary.rejected.first());
+            rows += summary.accepted;
+            Ok(())
+        })?;
+        store.persist()?;
+        while store.compact()? > 0 {}
+        writeln!(
+            out,
+            "loaded {rows} rows ({} vantage points x {} days, one per {} s) in {:.1} s",
+            month.vantages,
+            month.days,
+            month.interval_s,
+            started.elapsed().as_secs_f64()
+        )?;
+    }
+    let raw: u64 = store.files().iter().map(|f| f.bytes).sum();
+    let rollups = store.rollup_files();
+    let rollup_bytes: u64 = rollups.iter().map(|f| f.bytes).sum();
+    let rollup_rows: usize = rollups.iter().map(|f| f.rows).sum();
+    writeln!(
+        out,
+        "raw Parquet {:.1} MB in {} files; rollups {:.1} MB, {rollup_rows} rows in {} files; data dir {:.1} MB",
+        raw as f64 / 1e6,
+        store.files().len(),
+        rollup_bytes as f64 / 1e6,
+        rollups.len(),
+        disk_usage(&dir)? as f64 / 1e6
+    )?;
+
+    let engine = QueryEngine::new(Arc::clone(&store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    let range = [
+        ("start".to_owned(), month.start_s().to_string()),
+        ("end".to_owned(), month.end_s.to_string()),
+    ];
+    let questions: [(&str, Vec<(&str, &str)>); 2] = [
+        ("cdf", vec![("points", "100")]),
+        ("quantiles", vec![("every", "1d")]),
+    ];
+    writeln!(
+        out,
+        "question (30 d, group_by=country, field=ttfb_us) | source | median ms | min ms | max ms | runs | max rel. error | median rel. error"
+    )?;
+    for (kind, own) in questions {
+        let params = |source: &str| -> anyhow::Result<Params> {
+            let mut pairs: Vec<(String, String)> = vec![
+                ("db".into(), "net".into()),
+                ("table".into(), "probe_http".into()),
+                ("field".into(), "ttfb_us".into()),
+                ("group_by".into(), "country".into()),
+                ("source".into(), source.into()),
+            ];
+            pairs.extend(range.iter().cloned());
+            pairs.extend(own.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            Params::from_pairs(&pairs, &["points", "source", "q"]).map_err(anyhow::Error::msg)
+        };
+        let ask = |p: &Params| -> anyhow::Result<(f64, Answer)> {
+            let started = Instant::now();
+            let answer = runtime.block_on(async {
+                match kind {
+                    "cdf" => analytics::cdf(&engine, p).await,
+                    _ => analytics::quantiles(&engine, p).await,
+                }
+            })?;
+            Ok((started.elapsed().as_secs_f64() * 1e3, answer))
+        };
+        let mut answers = Vec::new();
+        for (source, n) in [("rollup", runs), ("raw", 3)] {
+            let p = params(source)?;
+            let (_, warm) = ask(&p)?;
+            anyhow::ensure!(warm.json["source"] == source, "asked {source}, got {}", warm.json["source"]);
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                times.push(ask(&p)?.0);
+            }
+            times.sort_by(f64::total_cmp);
+            answers.push((source, times, warm));
+        }
+        let errors = relative_errors(&answers[0].2.json, &answers[1].2.json);
+        let (max_err, median_err) = if errors.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (errors[errors.len() - 1], errors[errors.len() / 2])
+        };
+        for (i, (source, times, _)) in answers.iter().enumerate() {
+            let error = if i == 0 {
+                format!("{:.3} % | {:.3} %", max_err * 100.0, median_err * 100.0)
+            } else {
+                "exact | exact".to_owned()
+            };
+            writeln!(
+                out,
+                "{kind} | {source} | {:.1} | {:.1} | {:.1} | {} | {error}",
+                times[times.len() / 2],
+                times[0],
+                times[times.len() - 1],
+                times.len(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The relative differences, sorted, between every value of `approx` and
+/// the same value of `exact` (same groups, buckets and points).
+fn relative_errors(approx: &Value, exact: &Value) -> Vec<f64> {
+    let mut errors = Vec::new();
+    let mut walk = |a: &Value, e: &Value| {
+        if let (Some(a), Some(e)) = (a.as_f64(), e.as_f64()) {
+            if e != 0.0 {
+                errors.push((a - e).abs() / e.abs());
+            }
+        }
+    };
+    let empty = Vec::new();
+    if let (Some(ga), Some(ge)) = (approx["groups"].as_array(), exact["groups"].as_array()) {
+        for (a, e) in ga.iter().zip(ge) {
+            let (pa, pe) = (
+                a["points"].as_array().unwrap_or(&empty),
+                e["points"].as_array().unwrap_or(&empty),
+            );
+            for (a, e) in pa.iter().zip(pe) {
+                walk(&a["value"], &e["value"]);
+            }
+        }
+    }
+    if let (Some(sa), Some(se)) = (approx["series"].as_array(), exact["series"].as_array()) {
+        for (a, e) in sa.iter().zip(se) {
+            let (ba, be) = (
+                a["buckets"].as_array().unwrap_or(&empty),
+                e["buckets"].as_array().unwrap_or(&empty),
+            );
+            for (a, e) in ba.iter().zip(be) {
+                let (va, ve) = (
+                    a["values"].as_array().unwrap_or(&empty),
+                    e["values"].as_array().unwrap_or(&empty),
+                );
+                for (a, e) in va.iter().zip(ve) {
+                    walk(a, e);
+                }
+            }
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    errors
+}
