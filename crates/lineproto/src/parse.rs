@@ -7,6 +7,7 @@
 //! at the next one.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use memchr::{memchr, memchr2, memchr_iter, memrchr};
 
@@ -68,6 +69,8 @@ pub struct Lines<'a> {
     line_no: usize,
     /// 1-based physical line on which the last returned item starts.
     item_line: usize,
+    /// Byte range of the last returned item, its line break included.
+    item_span: Range<usize>,
     /// Line breaks inside string values of the line being parsed.
     string_newlines: usize,
     /// Tag and field counts of the previous line, to size the next line's
@@ -90,6 +93,7 @@ impl<'a> Lines<'a> {
             pos: 0,
             line_no: 1,
             item_line: 0,
+            item_span: 0..0,
             string_newlines: 0,
             tags_hint: 0,
             fields_hint: 1,
@@ -109,6 +113,27 @@ impl<'a> Lines<'a> {
     /// ```
     pub fn line_number(&self) -> usize {
         self.item_line
+    }
+
+    /// The bytes of the item last returned by `next` (empty before the
+    /// first): from the start of its first physical line, indentation
+    /// included, to the start of the next line, its line break included.
+    /// The blank and comment lines skipped before it lie between the
+    /// previous item's span and this one, so a caller that rewrites some
+    /// lines can copy everything else as it was.
+    ///
+    /// ```
+    /// let input = b"m a=1\n# note\n  m b=2\r\nm c=oops";
+    /// let mut lines = lineproto::parse_lines(input);
+    /// lines.next();
+    /// assert_eq!(&input[lines.span()], b"m a=1\n");
+    /// lines.next();
+    /// assert_eq!(&input[lines.span()], b"  m b=2\r\n");
+    /// assert!(lines.next().unwrap().is_err());
+    /// assert_eq!(&input[lines.span()], b"m c=oops");
+    /// ```
+    pub fn span(&self) -> Range<usize> {
+        self.item_span.clone()
     }
 
     /// Scans a name or tag value from `start` to the first unescaped byte in
@@ -474,7 +499,7 @@ impl<'a> Iterator for Lines<'a> {
             }
             self.string_newlines = 0;
             self.item_line = self.line_no;
-            return Some(match self.parse_line(line_start, i) {
+            let item = match self.parse_line(line_start, i) {
                 Ok((line, next)) => {
                     self.pos = next;
                     self.line_no += 1 + self.string_newlines;
@@ -491,7 +516,9 @@ impl<'a> Iterator for Lines<'a> {
                     self.pos = end + 1;
                     Err(err)
                 }
-            });
+            };
+            self.item_span = line_start..self.pos.min(b.len());
+            return Some(item);
         }
     }
 }

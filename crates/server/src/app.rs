@@ -1,6 +1,7 @@
 //! The router: endpoints, the shared state, and the layers every request
 //! passes (metrics and version headers outside, authentication inside).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
+use enrich::Enricher;
 use query::QueryEngine;
 use serde_json::json;
 use store::Store;
@@ -29,6 +31,8 @@ pub const INFLUXDB_VERSION: &str = "1.8.10";
 pub(crate) struct AppState {
     pub(crate) config: ServerConfig,
     pub(crate) store: Arc<Store>,
+    /// Per database, what is done to lines before they are stored.
+    pub(crate) enrichers: HashMap<String, Enricher>,
     pub(crate) engine: QueryEngine,
     pub(crate) tokens: Tokens,
     pub(crate) verifier: Verifier,

@@ -1,9 +1,11 @@
 //! The server's settings: defaults, a TOML file with the same keys as the
 //! command-line flags, and the flags on top.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use enrich::EnrichConfig;
 use serde::Deserialize;
 
 use crate::error::ServerError;
@@ -50,6 +52,31 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     /// Whether `GET /metrics` needs a token with read scope.
     pub metrics_auth: bool,
+    /// Settings of single databases, by name: the `[databases.NAME]`
+    /// tables of the file.
+    pub databases: BTreeMap<String, DatabaseConfig>,
+}
+
+/// Settings of one database, `[databases.NAME]` in the configuration file.
+/// Each key is a sub-table or value of its own; a database without a table
+/// has every default.
+///
+/// ```
+/// let config = server::ServerConfig::from_toml_str(r#"
+/// [databases.probes]
+/// enrich.ip-tags = ["client_ip"]
+/// enrich.ipv4-mask = 16
+/// "#, "weir.toml".as_ref()).unwrap();
+/// let enrich = config.databases["probes"].enrich.as_ref().unwrap();
+/// assert_eq!((enrich.ipv4_mask, enrich.ipv6_mask), (16, 48));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DatabaseConfig {
+    /// `enrich`: what is done to each line before it is stored — the
+    /// country of an address looked up in a MaxMind DB file, the address
+    /// masked to its network ([`enrich::EnrichConfig`] has the keys).
+    pub enrich: Option<EnrichConfig>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +91,7 @@ impl Default for ServerConfig {
             query_memory_limit_bytes: 2 << 30,
             shutdown_timeout_secs: 30,
             metrics_auth: true,
+            databases: BTreeMap::new(),
         }
     }
 }
@@ -79,12 +107,23 @@ impl ServerConfig {
         Self::from_toml_str(&text, path)
     }
 
-    /// Parses TOML configuration text; `path` names it in errors.
+    /// Parses TOML configuration text; `path` names it in errors, which
+    /// also name the line.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<ServerConfig, ServerError> {
-        toml::from_str(text).map_err(|e| ServerError::Config {
-            path: path.to_owned(),
-            reason: e.message().to_owned(),
-        })
+        let config: ServerConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| 1 + text[..span.start.min(text.len())].matches('\n').count());
+            ServerError::Config {
+                path: path.to_owned(),
+                reason: match line {
+                    Some(line) => format!("line {line}: {}", e.message()),
+                    None => e.message().to_owned(),
+                },
+            }
+        })?;
+        config.check_databases(path)?;
+        Ok(config)
     }
 
     /// [`ServerConfig::query_timeout_secs`] as a duration.
@@ -110,6 +149,20 @@ impl ServerConfig {
         }
         if self.query_timeout_secs == 0 {
             return bad("query-timeout-secs must be at least 1");
+        }
+        self.check_databases(Path::new("(settings)"))
+    }
+
+    /// Checks each `[databases.NAME]` table, naming the key in errors
+    /// (`databases.probes.enrich.ipv4-mask: …`); files are opened later.
+    fn check_databases(&self, path: &Path) -> Result<(), ServerError> {
+        for (name, db) in &self.databases {
+            if let Some(enrich) = &db.enrich {
+                enrich.validate().map_err(|e| ServerError::Config {
+                    path: path.to_owned(),
+                    reason: format!("databases.{name}.enrich.{e}"),
+                })?;
+            }
         }
         Ok(())
     }
@@ -154,5 +207,63 @@ metrics-auth = false
         let err =
             ServerConfig::from_toml_str("no-auth = \"yes\"", Path::new("w.toml")).unwrap_err();
         assert!(err.to_string().contains("boolean"), "{err}");
+    }
+
+    #[test]
+    fn database_tables_parse_and_bad_keys_are_named() {
+        let text = r#"
+listen = "127.0.0.1:0"
+
+[databases.probes]
+enrich.mmdb = "/srv/GeoLite2-Country.mmdb"
+enrich.ip-tags = ["client_ip", "peer_addr"]
+enrich.country-tag = "cc"
+enrich.ipv4-mask = 16
+enrich.ipv6-mask = 56
+
+[databases.plain]
+"#;
+        let c = ServerConfig::from_toml_str(text, Path::new("w.toml")).unwrap();
+        let e = c.databases["probes"].enrich.as_ref().unwrap();
+        assert_eq!(
+            e.mmdb.as_deref(),
+            Some(Path::new("/srv/GeoLite2-Country.mmdb"))
+        );
+        assert_eq!(e.ip_tags, ["client_ip", "peer_addr"]);
+        assert_eq!(
+            (e.country_tag.as_str(), e.ipv4_mask, e.ipv6_mask),
+            ("cc", 16, 56)
+        );
+        assert_eq!(c.databases["plain"], DatabaseConfig::default());
+
+        for (text, needle) in [
+            (
+                "[databases.x]\nenrich.ip-tags = [\"a\"]\nenrich.ipv4-mask = 33",
+                "configuration w.toml: databases.x.enrich.ipv4-mask: 33 is more than 32 bits",
+            ),
+            (
+                "[databases.x]\nenrich.ip-tags = []",
+                "databases.x.enrich.ip-tags: name at least one tag",
+            ),
+            (
+                "[databases.x]\nenrich.ip-tags = [\"a\"]\nenrich.ipv6_mask = 1",
+                "unknown field `ipv6_mask`",
+            ),
+            (
+                "[databases.x]\nretention = \"1d\"",
+                "unknown field `retention`",
+            ),
+            (
+                "[databases.x]\nenrich.ip-tags = [\"a\"]\nenrich.ipv4-mask = \"x\"",
+                "line 3: invalid type: string \"x\"",
+            ),
+            (
+                "[databases.x]\nenrich.mmdb = \"a.mmdb\"",
+                "missing field `ip-tags`",
+            ),
+        ] {
+            let err = ServerConfig::from_toml_str(text, Path::new("w.toml")).unwrap_err();
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
     }
 }

@@ -46,6 +46,16 @@ pub enum ServerError {
         /// The store's error.
         source: store::StoreError,
     },
+    /// A database's enrichment could not be set up (its MaxMind DB file
+    /// is missing or not one).
+    #[error("database {db}: enrichment: {error}")]
+    Enrich {
+        /// The database whose `[databases.NAME]` table names it.
+        db: String,
+        /// What went wrong, naming the file (in the message, not as a
+        /// `source`, so that a chain prints it once).
+        error: enrich::EnrichError,
+    },
     /// The query engine could not be set up.
     #[error("setting up the query engine: {0}")]
     Query(#[from] query::QueryError),

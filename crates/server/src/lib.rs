@@ -66,6 +66,7 @@ pub mod tokens;
 mod tokens_api;
 pub mod write;
 
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -77,7 +78,7 @@ use store::{Store, StoreConfig};
 use tokio::net::TcpListener;
 
 pub use app::INFLUXDB_VERSION;
-pub use config::ServerConfig;
+pub use config::{DatabaseConfig, ServerConfig};
 pub use error::{ApiError, ServerError};
 pub use shutdown::shutdown_signal;
 pub use sql::QueryRequest;
@@ -107,6 +108,13 @@ impl Server {
     /// the first admin token.
     pub async fn bind(config: ServerConfig) -> Result<Server, ServerError> {
         config.validate()?;
+        // First, so that a missing MaxMind DB file stops the start before
+        // the store is touched.
+        let databases = config.databases.clone();
+        let enrichers = blocking("the enrichment databases", move || {
+            open_enrichers(&databases)
+        })
+        .await??;
         let store_config = StoreConfig {
             auto_create_databases: !config.no_auto_create,
             ..StoreConfig::default()
@@ -157,6 +165,7 @@ impl Server {
         let state = Arc::new(AppState {
             config,
             store,
+            enrichers,
             engine,
             tokens,
             verifier,
@@ -299,6 +308,23 @@ async fn blocking<T: Send + 'static>(
             what,
             reason: e.to_string(),
         })
+}
+
+/// Each database's [`enrich::Enricher`], its MaxMind DB file read once.
+fn open_enrichers(
+    databases: &std::collections::BTreeMap<String, config::DatabaseConfig>,
+) -> Result<HashMap<String, enrich::Enricher>, ServerError> {
+    let mut enrichers = HashMap::new();
+    for (db, settings) in databases {
+        if let Some(config) = &settings.enrich {
+            let enricher = enrich::Enricher::new(config).map_err(|error| ServerError::Enrich {
+                db: db.clone(),
+                error,
+            })?;
+            enrichers.insert(db.clone(), enricher);
+        }
+    }
+    Ok(enrichers)
 }
 
 /// The Tokio runtime queries run on, apart from the HTTP threads; dropping
