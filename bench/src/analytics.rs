@@ -32,7 +32,11 @@ pub fn run_analytics(
         let mut rows = 0usize;
         month.generate(50_000, |batch| {
             let summary = store.write_lines("net", batch, lineproto::Precision::Nanoseconds)?;
-            anyhow::ensure!(summary.rejected.is_empty(), "{:?}", summary.rejected.first());
+            anyhow::ensure!(
+                summary.rejected.is_empty(),
+                "{:?}",
+                summary.rejected.first()
+            );
             rows += summary.accepted;
             Ok(())
         })?;
@@ -105,7 +109,11 @@ pub fn run_analytics(
         for (source, n) in [("rollup", runs), ("raw", 3)] {
             let p = params(source)?;
             let (_, warm) = ask(&p)?;
-            anyhow::ensure!(warm.json["source"] == source, "asked {source}, got {}", warm.json["source"]);
+            anyhow::ensure!(
+                warm.json["source"] == source,
+                "asked {source}, got {}",
+                warm.json["source"]
+            );
             let mut times = Vec::with_capacity(n);
             for _ in 0..n {
                 times.push(ask(&p)?.0);

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
 use weir_bench::analytics::run_analytics;
+use weir_bench::ingest::{disk_usage, ingest_tsbs, peak_rss_bytes};
 use weir_bench::mixed::mixed_corpus;
 use weir_bench::probes::ProbeMonth;
 use weir_bench::queries::{influxql, metricsql, sql, QueryGenerator, QueryKind};

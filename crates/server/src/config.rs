@@ -64,19 +64,59 @@ pub struct ServerConfig {
 /// ```
 /// let config = server::ServerConfig::from_toml_str(r#"
 /// [databases.probes]
+/// retention = "30d"
+/// rollup-retention = "2y"
 /// enrich.ip-tags = ["client_ip"]
 /// enrich.ipv4-mask = 16
 /// "#, "weir.toml".as_ref()).unwrap();
-/// let enrich = config.databases["probes"].enrich.as_ref().unwrap();
+/// let probes = &config.databases["probes"];
+/// let enrich = probes.enrich.as_ref().unwrap();
 /// assert_eq!((enrich.ipv4_mask, enrich.ipv6_mask), (16, 48));
+/// assert_eq!(probes.retention().unwrap(), Some(std::time::Duration::from_secs(30 * 86_400)));
+///
+/// let bad = server::ServerConfig::from_toml_str(
+///     "[databases.x]\nretention = \"a month\"", "weir.toml".as_ref()).unwrap_err();
+/// assert!(bad.to_string().contains("databases.x.retention"), "{bad}");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DatabaseConfig {
+    /// `retention`: raw rows older than this (`"30d"`, `"12h"`, `"1y"`) are
+    /// never returned and their files deleted; without it, all are kept.
+    /// Applied at every start.
+    pub retention: Option<String>,
+    /// `rollup-retention`: the same for the half-hour rollups
+    /// (`<table>_30m`), so they can outlive the raw rows.
+    pub rollup_retention: Option<String>,
     /// `enrich`: what is done to each line before it is stored — the
     /// country of an address looked up in a MaxMind DB file, the address
     /// masked to its network ([`enrich::EnrichConfig`] has the keys).
     pub enrich: Option<EnrichConfig>,
+}
+
+impl DatabaseConfig {
+    /// `retention` as a duration (`None`: keep everything).
+    pub fn retention(&self) -> Result<Option<Duration>, String> {
+        parse_retention(self.retention.as_deref())
+    }
+
+    /// `rollup-retention` as a duration (`None`: keep everything).
+    pub fn rollup_retention(&self) -> Result<Option<Duration>, String> {
+        parse_retention(self.rollup_retention.as_deref())
+    }
+}
+
+fn parse_retention(value: Option<&str>) -> Result<Option<Duration>, String> {
+    let Some(text) = value else {
+        return Ok(None);
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if d.as_secs() >= 1 => Ok(Some(d)),
+        Ok(_) => Err(format!("{text:?} is shorter than a second")),
+        Err(e) => Err(format!(
+            "{text:?} is not a duration such as 30d or 12h: {e}"
+        )),
+    }
 }
 
 impl Default for ServerConfig {
@@ -157,6 +197,15 @@ impl ServerConfig {
     /// (`databases.probes.enrich.ipv4-mask: …`); files are opened later.
     fn check_databases(&self, path: &Path) -> Result<(), ServerError> {
         for (name, db) in &self.databases {
+            for (key, value) in [
+                ("retention", db.retention()),
+                ("rollup-retention", db.rollup_retention()),
+            ] {
+                value.map_err(|reason| ServerError::Config {
+                    path: path.to_owned(),
+                    reason: format!("databases.{name}.{key}: {reason}"),
+                })?;
+            }
             if let Some(enrich) = &db.enrich {
                 enrich.validate().map_err(|e| ServerError::Config {
                     path: path.to_owned(),

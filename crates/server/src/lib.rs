@@ -126,6 +126,10 @@ impl Server {
                 path: config.data_dir.clone(),
                 source,
             })?;
+        apply_retention(&store, &config.databases).map_err(|source| ServerError::Store {
+            path: config.data_dir.clone(),
+            source,
+        })?;
         let store = Arc::new(store);
         let listener =
             TcpListener::bind(&config.listen)
@@ -308,6 +312,33 @@ async fn blocking<T: Send + 'static>(
             what,
             reason: e.to_string(),
         })
+}
+
+/// Creates each database with a `[databases.NAME]` table that sets a
+/// retention, and sets its raw and rollup retention as configured.
+fn apply_retention(
+    store: &Store,
+    databases: &std::collections::BTreeMap<String, config::DatabaseConfig>,
+) -> Result<(), store::StoreError> {
+    for (db, settings) in databases {
+        // Checked by ServerConfig::validate before the store was opened.
+        let raw = settings.retention().unwrap_or_default();
+        let rollups = settings.rollup_retention().unwrap_or_default();
+        if settings.retention.is_none() && settings.rollup_retention.is_none() {
+            continue;
+        }
+        store.create_database(db)?;
+        store.set_retention(db, raw)?;
+        store.set_rollup_retention(db, rollups)?;
+        tracing::info!(
+            "database {db}: raw rows kept {}, rollups kept {}",
+            raw.map_or("forever".into(), |d| humantime::format_duration(d)
+                .to_string()),
+            rollups.map_or("forever".into(), |d| humantime::format_duration(d)
+                .to_string()),
+        );
+    }
+    Ok(())
 }
 
 /// Each database's [`enrich::Enricher`], its MaxMind DB file read once.

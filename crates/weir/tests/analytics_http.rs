@@ -578,3 +578,54 @@ fn utilisation_per_node_and_role_with_bottleneck_and_balance() {
     assert_eq!(status, 400);
     assert!(body.contains("nodename"), "{body}");
 }
+
+#[test]
+fn a_database_keeps_its_rollups_longer_than_its_raw_rows() {
+    let (tmp, dir) = data_dir();
+    let config = tmp.path().join("weir.toml");
+    std::fs::write(
+        &config,
+        "[databases.net]\nretention = \"2d\"\nrollup-retention = \"400d\"\n",
+    )
+    .unwrap();
+    let weir = server(&dir, &["--config", config.to_str().unwrap()]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut body = String::new();
+    for days_ago in [10, 0] {
+        for k in 0..3 {
+            let t = now - days_ago * 86_400 - 600 - k * 60;
+            body.push_str(&format!("probe_http,country=IR ttfb_us={}i {t}\n", 100 + k));
+        }
+    }
+    assert_eq!(write_v1(url, t, "db=net&precision=s", &body).0, 204);
+    let count = |sql: &str| common::rows(url, t, "net", sql)[0]["n"].clone();
+    assert_eq!(
+        count("SELECT count(*) AS n FROM probe_http"),
+        3,
+        "old raw rows are past retention"
+    );
+    assert_eq!(
+        count("SELECT CAST(sum(_rows) AS BIGINT) AS n FROM probe_http_30m"),
+        6,
+        "the rollups of both days"
+    );
+    // A bad retention stops the start, naming the key.
+    std::fs::write(&config, "[databases.net]\nrollup-retention = \"soon\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["server", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(tmp.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("databases.net.rollup-retention"),
+        "{stderr}"
+    );
+}
