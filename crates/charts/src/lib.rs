@@ -1,22 +1,106 @@
 //! weir's charts as self-contained SVG: the CDF of a measurement per group,
-//! quantile bands over time drawn like SmokePing's smoke, and the failure
-//! rainbow. Every point, band and bar carries a `<title>`, which browsers
-//! show on hover. No fonts, no files, no dependencies: `weir plot` writes
-//! them for reports, and the dashboard is to render them on the server.
+//! quantile bands over time drawn like SmokePing's smoke, lines over time,
+//! and the failure rainbow. Every point, band and bar carries a `<title>`,
+//! which browsers show on hover. No fonts, no files: `weir plot` writes
+//! them for reports and the server's dashboard renders them on request.
+//! [`analytics`] turns the answers of the analytics API into these charts.
 //!
 //! ```
-//! let svg = charts::cdf("TTFB", "µs", &[charts::CdfSeries {
+//! let svg = charts::cdf(&charts::Frame::new("TTFB"), "µs", &[charts::CdfSeries {
 //!     name: "IR".into(),
 //!     points: vec![(100.0, 0.5), (250.0, 1.0)],
 //! }]);
 //! assert!(svg.starts_with("<svg") && svg.contains("<title>IR: 50 % ≤ 100</title>"));
 //! ```
 
+pub mod analytics;
 mod svg;
+mod time;
 
 use std::fmt::Write as _;
 
 use svg::{escape, label, Canvas, Scale, PALETTE};
+pub use time::utc;
+
+/// A chart's title and size in SVG user units (pixels at 100 %).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The title drawn at the top.
+    pub title: String,
+    /// Width, from [`Frame::MIN_WIDTH`] to [`Frame::MAX_WIDTH`].
+    pub width: f64,
+    /// Height (of each panel, for charts with a panel per group), from
+    /// [`Frame::MIN_HEIGHT`] to [`Frame::MAX_HEIGHT`].
+    pub height: f64,
+    /// The time range (Unix seconds) a chart over time spans, so that
+    /// missing data shows as such; by default its data's.
+    pub span: Option<(f64, f64)>,
+}
+
+impl Frame {
+    /// The default width.
+    pub const WIDTH: f64 = 760.0;
+    /// The default height.
+    pub const HEIGHT: f64 = 420.0;
+    /// The narrowest frame that leaves room for the plot beside the legend.
+    pub const MIN_WIDTH: f64 = 400.0;
+    /// The widest frame.
+    pub const MAX_WIDTH: f64 = 4000.0;
+    /// The lowest frame.
+    pub const MIN_HEIGHT: f64 = 200.0;
+    /// The highest frame.
+    pub const MAX_HEIGHT: f64 = 2000.0;
+
+    /// A frame of the default size.
+    pub fn new(title: impl Into<String>) -> Frame {
+        Frame {
+            title: title.into(),
+            width: Self::WIDTH,
+            height: Self::HEIGHT,
+            span: None,
+        }
+    }
+
+    /// The same frame over a time range (ignored unless `start < end`).
+    pub fn with_span(self, start: f64, end: f64) -> Frame {
+        Frame {
+            span: (start.is_finite() && end.is_finite() && start < end).then_some((start, end)),
+            ..self
+        }
+    }
+
+    /// The same frame at another size, held within the bounds.
+    pub fn with_size(self, width: f64, height: f64) -> Frame {
+        let clamp = |v: f64, lo: f64, hi: f64, default: f64| {
+            if v.is_finite() {
+                v.clamp(lo, hi)
+            } else {
+                default
+            }
+        };
+        Frame {
+            width: clamp(width, Self::MIN_WIDTH, Self::MAX_WIDTH, Self::WIDTH),
+            height: clamp(height, Self::MIN_HEIGHT, Self::MAX_HEIGHT, Self::HEIGHT),
+            ..self
+        }
+    }
+
+    /// The same size with another title.
+    fn titled(&self, title: String) -> Frame {
+        Frame {
+            title,
+            ..self.clone()
+        }
+    }
+}
+
+/// A chart with nothing to draw: the frame, and "no data" with the reason
+/// (`detail`, may be empty).
+pub fn empty(frame: &Frame, detail: &str) -> String {
+    let mut c = Canvas::new(frame);
+    c.no_data(detail);
+    c.finish()
+}
 
 /// One group's CDF: `(value, fraction)` points, fractions ascending to 1.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +112,7 @@ pub struct CdfSeries {
 }
 
 /// The CDFs of several groups on one chart (step lines).
-pub fn cdf(title: &str, unit: &str, series: &[CdfSeries]) -> String {
+pub fn cdf(frame: &Frame, unit: &str, series: &[CdfSeries]) -> String {
     let values = series
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.0))
@@ -36,12 +120,17 @@ pub fn cdf(title: &str, unit: &str, series: &[CdfSeries]) -> String {
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
         (a.min(v), b.max(v))
     });
-    let (x0, x1) = Canvas::x_range();
-    let (y0, y1) = Canvas::y_range();
+    let mut c = Canvas::new(frame);
+    let (x0, x1) = c.x_range();
+    let (y0, y1) = c.y_range();
     let x = Scale::new(lo, hi, x0, x1);
     let y = Scale::new(0.0, 1.0, y0, y1);
-    let mut c = Canvas::new(title);
-    c.axes(&x, &y, &x.ticks(6), &|v| label(v), unit, "fraction ≤ value");
+    let ticks: Vec<(f64, String)> = x.ticks(6).into_iter().map(|v| (v, label(v))).collect();
+    c.axes(&x, &y, &ticks, unit, "fraction ≤ value");
+    if !lo.is_finite() {
+        c.no_data("");
+        return c.finish();
+    }
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let mut path = String::new();
@@ -102,52 +191,39 @@ pub struct BandsSeries {
     pub buckets: Vec<Band>,
 }
 
-/// `YYYY-MM-DD HH:MM` (UTC) for Unix seconds.
-pub fn utc(secs: f64) -> String {
-    let secs = secs.floor() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+/// The smallest and largest finite value of an iterator, if any.
+fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    lo.is_finite().then_some((lo, hi))
 }
 
 /// Quantile bands over time, drawn like SmokePing's smoke: each pair of
 /// symmetric quantiles (5 % and 95 %, 10 % and 90 % …) a band, darker toward
 /// the middle, and the median a line.
-pub fn bands(title: &str, unit: &str, series: &BandsSeries) -> String {
-    let times: Vec<f64> = series.buckets.iter().map(|b| b.time).collect();
-    let (t_lo, t_hi) = times
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| {
-            (a.min(t), b.max(t))
-        });
-    let all = series
-        .buckets
-        .iter()
-        .flat_map(|b| b.values.iter().flatten().copied());
-    let (v_lo, v_hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let (x0, x1) = Canvas::x_range();
-    let (y0, y1) = Canvas::y_range();
+pub fn bands(frame: &Frame, unit: &str, series: &BandsSeries) -> String {
+    let times = extent(series.buckets.iter().map(|b| b.time));
+    let values = extent(
+        series
+            .buckets
+            .iter()
+            .flat_map(|b| b.values.iter().flatten().copied()),
+    );
+    let mut c = Canvas::new(frame);
+    let (x0, x1) = c.x_range();
+    let (y0, y1) = c.y_range();
+    let (t_lo, t_hi) = frame.span.or(times).unwrap_or((f64::NAN, f64::NAN));
+    let (v_lo, v_hi) = values.unwrap_or((0.0, 1.0));
     let x = Scale::new(t_lo, t_hi, x0, x1);
     let y = Scale::new(v_lo.min(0.0), v_hi, y0, y1);
-    let mut c = Canvas::new(title);
-    let ticks = x.ticks(4);
-    c.axes(&x, &y, &ticks, &|t| utc(t), "time (UTC)", unit);
+    c.axes(&x, &y, &x.time_ticks(4), "time (UTC)", unit);
+    if values.is_none() {
+        c.no_data("");
+        return c.finish();
+    }
     let n = series.qs.len();
     let colour = PALETTE[0];
     for i in 0..n / 2 {
@@ -198,6 +274,76 @@ pub fn bands(title: &str, unit: &str, series: &BandsSeries) -> String {
     c.finish()
 }
 
+/// One group's values over time: `(bucket start in Unix seconds, value)`,
+/// `None` where the bucket is empty (the line has a gap there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineSeries {
+    /// The group.
+    pub name: String,
+    /// The points, in time order.
+    pub points: Vec<(f64, Option<f64>)>,
+}
+
+/// Several groups' values over time, a line each.
+pub fn lines(frame: &Frame, unit: &str, series: &[LineSeries]) -> String {
+    let times = extent(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let values = extent(
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().filter_map(|p| p.1)),
+    );
+    let mut c = Canvas::new(frame);
+    let (x0, x1) = c.x_range();
+    let (y0, y1) = c.y_range();
+    let (t_lo, t_hi) = frame.span.or(times).unwrap_or((f64::NAN, f64::NAN));
+    let (v_lo, v_hi) = values.unwrap_or((0.0, 1.0));
+    let x = Scale::new(t_lo, t_hi, x0, x1);
+    let y = Scale::new(v_lo.min(0.0), v_hi, y0, y1);
+    c.axes(&x, &y, &x.time_ticks(4), "time (UTC)", unit);
+    if values.is_none() {
+        c.no_data("");
+        return c.finish();
+    }
+    for (i, s) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let mut path = String::new();
+        let mut pen_down = false;
+        for &(t, v) in &s.points {
+            match v.filter(|v| v.is_finite()) {
+                Some(v) => {
+                    let _ = write!(
+                        path,
+                        "{}{:.1},{:.1}",
+                        if pen_down { "L" } else { "M" },
+                        x.at(t),
+                        y.at(v)
+                    );
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
+        c.push(&format!(
+            "<path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
+        ));
+        let every = s.points.len().div_ceil(150).max(1);
+        for &(t, v) in s.points.iter().step_by(every) {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
+                c.push(&format!(
+                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\" fill=\"{colour}\"><title>{} {}: {}</title></circle>",
+                    x.at(t),
+                    y.at(v),
+                    escape(&s.name),
+                    utc(t),
+                    escape(&label(v))
+                ));
+            }
+        }
+        c.legend(&s.name, colour);
+    }
+    c.finish()
+}
+
 /// One bucket of the failure rainbow: its start and each category's share.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RainbowBucket {
@@ -207,61 +353,92 @@ pub struct RainbowBucket {
     pub shares: Vec<(String, f64)>,
 }
 
-/// The failure rainbow: per bucket, a bar stacked by category share; `ok`
-/// at the bottom in grey, the classes above in a fixed colour each.
-pub fn rainbow(title: &str, buckets: &[RainbowBucket]) -> String {
-    // Categories by overall share, ok first.
-    let mut categories: Vec<(String, f64)> = Vec::new();
+/// The categories of some buckets by overall share, `ok` first: the order
+/// they stack in and take their colours by.
+fn categories<'a>(buckets: impl Iterator<Item = &'a RainbowBucket>) -> Vec<String> {
+    let mut totals: Vec<(String, f64)> = Vec::new();
     for b in buckets {
         for (c, s) in &b.shares {
-            match categories.iter_mut().find(|(k, _)| k == c) {
+            match totals.iter_mut().find(|(k, _)| k == c) {
                 Some(e) => e.1 += s,
-                None => categories.push((c.clone(), *s)),
+                None => totals.push((c.clone(), *s)),
             }
         }
     }
-    categories.sort_by(|a, b| (b.0 == "ok").cmp(&(a.0 == "ok")).then(b.1.total_cmp(&a.1)));
+    totals.sort_by(|a, b| (b.0 == "ok").cmp(&(a.0 == "ok")).then(b.1.total_cmp(&a.1)));
+    totals.into_iter().map(|(c, _)| c).collect()
+}
+
+/// The failure rainbow: per bucket, a bar stacked by category share; `ok`
+/// at the bottom in grey, the classes above in a fixed colour each.
+pub fn rainbow(frame: &Frame, buckets: &[RainbowBucket]) -> String {
+    rainbow_with(frame, buckets, &categories(buckets.iter()))
+}
+
+fn rainbow_with(frame: &Frame, buckets: &[RainbowBucket], categories: &[String]) -> String {
     let colour = |c: &str| -> &'static str {
         if c == "ok" {
             return "#d9d9d9";
         }
         let i = categories
             .iter()
-            .filter(|(k, _)| k != "ok")
-            .position(|(k, _)| k == c)
+            .filter(|k| *k != "ok")
+            .position(|k| k == c)
             .unwrap_or(0);
         PALETTE[i % PALETTE.len()]
     };
-    let (x0, x1) = Canvas::x_range();
-    let (y0, y1) = Canvas::y_range();
-    let (t_lo, t_hi) = buckets
+    let mut c = Canvas::new(frame);
+    let (x0, x1) = c.x_range();
+    let (y0, y1) = c.y_range();
+    let mut times: Vec<f64> = buckets
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), k| {
-            (a.min(k.time), b.max(k.time))
-        });
-    let width = ((x1 - x0) / buckets.len().max(1) as f64).max(1.0);
-    let x = Scale::new(t_lo, t_hi, x0 + width / 2.0, x1 - width / 2.0);
+        .map(|b| b.time)
+        .filter(|t| t.is_finite())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    // A bar spans its bucket: the shortest gap between bucket starts.
+    let gap = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let gap = if gap.is_finite() {
+        gap
+    } else {
+        frame.span.map_or(1.0, |(lo, hi)| (hi - lo) / 60.0)
+    };
+    let (t_lo, t_hi) = match (frame.span, times.first(), times.last()) {
+        (Some(span), _, _) => span,
+        (None, Some(lo), Some(hi)) => (*lo, hi + gap),
+        _ => (f64::NAN, f64::NAN),
+    };
+    let x = Scale::new(t_lo, t_hi, x0, x1);
     let y = Scale::new(0.0, 1.0, y0, y1);
-    let mut c = Canvas::new(title);
     c.axes(
         &x,
         &y,
-        &x.ticks(4),
-        &|t| utc(t),
+        &x.time_ticks(4),
         "time (UTC)",
         "share of measurements",
     );
+    if buckets.is_empty() {
+        c.no_data("");
+        return c.finish();
+    }
     for b in buckets {
+        let (left, right) = (x.at(b.time).max(x0), x.at(b.time + gap).min(x1));
+        if right <= left {
+            continue;
+        }
+        let width = ((right - left) * 0.9).max(1.0);
         let mut base = 0.0;
-        for (cat, _) in &categories {
+        for cat in categories {
             let Some(share) = b.shares.iter().find(|(k, _)| k == cat).map(|(_, s)| *s) else {
                 continue;
             };
             let (top, bottom) = (y.at(base + share), y.at(base));
             c.push(&format!(
-                "<rect x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {} {} %</title></rect>",
-                x.at(b.time) - width * 0.45,
-                width * 0.9,
+                "<rect x=\"{left:.1}\" y=\"{top:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {} {} %</title></rect>",
                 (bottom - top).max(0.0),
                 colour(cat),
                 utc(b.time),
@@ -271,54 +448,176 @@ pub fn rainbow(title: &str, buckets: &[RainbowBucket]) -> String {
             base += share;
         }
     }
-    for (cat, _) in &categories {
-        c.legend(cat, colour(cat));
+    for cat in categories {
+        if buckets
+            .iter()
+            .any(|b| b.shares.iter().any(|(k, _)| k == cat))
+        {
+            c.legend(cat, colour(cat));
+        }
     }
     c.finish()
+}
+
+/// One group's rainbow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RainbowSeries {
+    /// The group.
+    pub name: String,
+    /// Its buckets, in time order.
+    pub buckets: Vec<RainbowBucket>,
+}
+
+/// A rainbow per group, one panel each under the other, every class in
+/// the same colour in every panel. The frame's height is each panel's.
+pub fn rainbows(frame: &Frame, series: &[RainbowSeries]) -> String {
+    let order = categories(series.iter().flat_map(|s| s.buckets.iter()));
+    let panels: Vec<String> = series
+        .iter()
+        .map(|s| rainbow_with(&panel_frame(frame, &s.name), &s.buckets, &order))
+        .collect();
+    stack(frame, panels)
+}
+
+/// Quantile bands per group, one panel each under the other. The frame's
+/// height is each panel's.
+pub fn bands_panels(frame: &Frame, unit: &str, series: &[BandsSeries]) -> String {
+    let panels: Vec<String> = series
+        .iter()
+        .map(|s| bands(&panel_frame(frame, &s.name), unit, s))
+        .collect();
+    stack(frame, panels)
+}
+
+/// A panel's frame: the chart's title with the group's name.
+fn panel_frame(frame: &Frame, group: &str) -> Frame {
+    if group.is_empty() || group == "all" {
+        frame.clone()
+    } else {
+        frame.titled(format!("{} — {group}", frame.title))
+    }
+}
+
+/// Panels of the frame's size in one document, each under the previous;
+/// none at all is a "no data" chart.
+fn stack(frame: &Frame, panels: Vec<String>) -> String {
+    match panels.len() {
+        0 => return empty(frame, ""),
+        1 => return panels.into_iter().next().unwrap_or_default(),
+        _ => {}
+    }
+    let (width, height) = (frame.width, frame.height * panels.len() as f64);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\">"
+    );
+    for (i, panel) in panels.iter().enumerate() {
+        let _ = write!(
+            out,
+            "<g transform=\"translate(0 {})\">{}</g>",
+            frame.height * i as f64,
+            panel.trim_end()
+        );
+    }
+    out.push_str("</svg>\n");
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0.0), "1970-01-01 00:00");
-        assert_eq!(utc(1_700_000_000.0), "2023-11-14 22:13");
-        assert_eq!(utc(951_782_400.0), "2000-02-29 00:00");
+    fn two_buckets() -> BandsSeries {
+        BandsSeries {
+            name: "IR".into(),
+            qs: vec![0.05, 0.5, 0.95],
+            buckets: vec![
+                Band {
+                    time: 0.0,
+                    values: vec![Some(1.0), Some(2.0), Some(5.0)],
+                },
+                Band {
+                    time: 3600.0,
+                    values: vec![Some(1.5), Some(2.5), None],
+                },
+            ],
+        }
     }
 
     #[test]
     fn charts_are_svg_with_hover_titles() {
-        let b = bands(
-            "TTLB",
-            "µs",
-            &BandsSeries {
-                name: "IR".into(),
-                qs: vec![0.05, 0.5, 0.95],
-                buckets: vec![
-                    Band {
-                        time: 0.0,
-                        values: vec![Some(1.0), Some(2.0), Some(5.0)],
-                    },
-                    Band {
-                        time: 3600.0,
-                        values: vec![Some(1.5), Some(2.5), None],
-                    },
-                ],
-            },
-        );
+        let b = bands(&Frame::new("TTLB"), "µs", &two_buckets());
         assert!(b.starts_with("<svg") && b.ends_with("</svg>\n"));
         assert!(b.contains("<polygon") && b.contains("q0.5 = 2.5"));
         let r = rainbow(
-            "failures",
+            &Frame::new("failures"),
             &[RainbowBucket {
                 time: 0.0,
                 shares: vec![("ok".into(), 0.9), ("TIMEOUT".into(), 0.1)],
             }],
         );
         assert!(r.contains("TIMEOUT 10 %") && r.contains("#d9d9d9"));
-        let empty = cdf("nothing", "µs", &[]);
-        assert!(empty.contains("</svg>") && !empty.contains("NaN"));
+        let l = lines(
+            &Frame::new("risk"),
+            "%",
+            &[LineSeries {
+                name: "eth0".into(),
+                points: vec![(0.0, Some(10.0)), (60.0, None), (120.0, Some(99.5))],
+            }],
+        );
+        assert!(
+            l.contains("<title>eth0 1970-01-01 00:02: 99.5</title>"),
+            "{l}"
+        );
+        assert_eq!(l.matches('M').count(), 2, "a gap lifts the pen: {l}");
+    }
+
+    #[test]
+    fn nothing_to_draw_says_no_data() {
+        for svg in [
+            cdf(&Frame::new("nothing"), "µs", &[]),
+            bands_panels(&Frame::new("nothing"), "µs", &[]),
+            rainbows(&Frame::new("nothing"), &[]),
+            lines(&Frame::new("nothing"), "µs", &[]),
+            empty(&Frame::new("nothing"), "table \"x\" does not exist"),
+        ] {
+            assert!(svg.contains(">no data</text>"), "{svg}");
+            assert!(svg.ends_with("</svg>\n") && !svg.contains("NaN"), "{svg}");
+        }
+    }
+
+    #[test]
+    fn panels_stack_under_each_other_with_shared_colours() {
+        let frame = Frame::new("TTFB").with_size(500.0, 300.0);
+        let mut other = two_buckets();
+        other.name = "DE".into();
+        let svg = bands_panels(&frame, "µs", &[two_buckets(), other]);
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 500 600\"")
+        );
+        assert!(svg.contains("translate(0 300)") && svg.contains("TTFB — DE"));
+        let bucket = |class: &str| RainbowBucket {
+            time: 0.0,
+            shares: vec![("ok".into(), 0.5), (class.into(), 0.5)],
+        };
+        let svg = rainbows(
+            &frame,
+            &[
+                RainbowSeries {
+                    name: "a".into(),
+                    buckets: vec![bucket("RESET")],
+                },
+                RainbowSeries {
+                    name: "b".into(),
+                    buckets: vec![bucket("TIMEOUT")],
+                },
+            ],
+        );
+        // RESET and TIMEOUT tie; each keeps one colour across panels.
+        assert_eq!(svg.matches(PALETTE[0]).count(), 2, "{svg}");
+        assert_eq!(svg.matches(PALETTE[1]).count(), 2, "{svg}");
+        assert_eq!(
+            Frame::new("x").with_size(1.0, f64::NAN),
+            Frame::new("x").with_size(Frame::MIN_WIDTH, Frame::HEIGHT)
+        );
     }
 }

@@ -1,15 +1,22 @@
-//! The drawing surface every chart shares: a fixed-size SVG with a plot
-//! area, linear axes with round ticks, a legend, and escaped text.
+//! The drawing surface every chart shares: an SVG of the frame's size with a
+//! plot area, linear axes with round ticks, a legend, a "no data" notice,
+//! and escaped text.
 
 use std::fmt::Write as _;
 
-/// Width and height of every chart, in SVG user units.
-pub(crate) const WIDTH: f64 = 760.0;
-pub(crate) const HEIGHT: f64 = 420.0;
+use crate::Frame;
+
+/// Margins around the plot area, in SVG user units; the right one holds
+/// the legend.
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 170.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
+/// Height of one legend entry.
+const LEGEND_LINE: f64 = 18.0;
+/// Characters of a legend entry shown before it is cut (the whole name is
+/// its hover title).
+const LEGEND_CHARS: usize = 22;
 
 /// Colours for series, in order (a colour-blind-safe palette).
 pub(crate) const PALETTE: [&str; 8] = [
@@ -69,6 +76,54 @@ impl Scale {
     }
 }
 
+/// Steps of time ticks, in seconds: minutes, hours, days, weeks, 30 days.
+const TIME_STEPS: [f64; 17] = [
+    1.0,
+    10.0,
+    60.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    10_800.0,
+    21_600.0,
+    43_200.0,
+    86_400.0,
+    172_800.0,
+    604_800.0,
+    1_209_600.0,
+    2_592_000.0,
+];
+
+impl Scale {
+    /// About `n` ticks over a range of Unix seconds, on round UTC times
+    /// (whole minutes, hours, midnights), labelled by date once the step is
+    /// a day or more.
+    pub(crate) fn time_ticks(&self, n: usize) -> Vec<(f64, String)> {
+        let raw = (self.hi - self.lo) / n.max(1) as f64;
+        let step = TIME_STEPS
+            .iter()
+            .copied()
+            .find(|s| *s >= raw)
+            .unwrap_or(TIME_STEPS[TIME_STEPS.len() - 1]);
+        let mut t = (self.lo / step).ceil() * step;
+        let mut out = Vec::new();
+        while t <= self.hi && out.len() < 50 {
+            let text = crate::utc(t);
+            let text = if step >= 86_400.0 {
+                text[..10].to_owned()
+            } else {
+                text[5..].to_owned()
+            };
+            out.push((t, text));
+            t += step;
+        }
+        out
+    }
+}
+
 /// A number as a tick label: short, without float noise.
 pub(crate) fn label(v: f64) -> String {
     let a = v.abs();
@@ -91,34 +146,39 @@ pub(crate) fn label(v: f64) -> String {
 #[derive(Debug)]
 pub(crate) struct Canvas {
     out: String,
+    width: f64,
+    height: f64,
     legend: Vec<(String, String)>,
 }
 
 impl Canvas {
-    /// A canvas with a title.
-    pub(crate) fn new(title: &str) -> Canvas {
+    /// A canvas of the frame's size, with its title.
+    pub(crate) fn new(frame: &Frame) -> Canvas {
+        let (width, height) = (frame.width, frame.height);
         let mut out = String::new();
         let _ = write!(
             out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\
              <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\
              <text x=\"{LEFT}\" y=\"24\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-            escape(title)
+            escape(&frame.title)
         );
         Canvas {
             out,
+            width,
+            height,
             legend: Vec::new(),
         }
     }
 
     /// The plot area's x pixel range.
-    pub(crate) fn x_range() -> (f64, f64) {
-        (LEFT, WIDTH - RIGHT)
+    pub(crate) fn x_range(&self) -> (f64, f64) {
+        (LEFT, self.width - RIGHT)
     }
 
     /// The plot area's y pixel range (bottom to top).
-    pub(crate) fn y_range() -> (f64, f64) {
-        (HEIGHT - BOTTOM, TOP)
+    pub(crate) fn y_range(&self) -> (f64, f64) {
+        (self.height - BOTTOM, TOP)
     }
 
     /// Appends raw SVG.
@@ -126,18 +186,17 @@ impl Canvas {
         self.out.push_str(svg);
     }
 
-    /// Axes with ticks: `x_tick` labels an x value.
+    /// Axes with ticks: `x_ticks` are the x values with their labels.
     pub(crate) fn axes(
         &mut self,
         x: &Scale,
         y: &Scale,
-        x_ticks: &[f64],
-        x_tick: &dyn Fn(f64) -> String,
+        x_ticks: &[(f64, String)],
         x_title: &str,
         y_title: &str,
     ) {
-        let (x0, x1) = Self::x_range();
-        let (y0, y1) = Self::y_range();
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range();
         let mut s = String::new();
         for t in y.ticks(5) {
             let py = y.at(t);
@@ -150,15 +209,15 @@ impl Canvas {
                 escape(&label(t))
             );
         }
-        for &t in x_ticks {
-            let px = x.at(t);
+        for (t, text) in x_ticks {
+            let px = x.at(*t);
             let _ = write!(
                 s,
                 "<line x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{y0}\" y2=\"{:.1}\" stroke=\"#888\"/>\
                  <text x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 y0 + 5.0,
                 y0 + 18.0,
-                escape(&x_tick(t))
+                escape(text)
             );
         }
         let _ = write!(
@@ -168,12 +227,32 @@ impl Canvas {
              <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
              <text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
             (x0 + x1) / 2.0,
-            HEIGHT - 10.0,
+            self.height - 10.0,
             escape(x_title),
             (y0 + y1) / 2.0,
             escape(y_title)
         );
         self.out.push_str(&s);
+    }
+
+    /// A notice across the plot area that there is nothing to draw, and
+    /// why (`detail`, a smaller line under it, may be empty).
+    pub(crate) fn no_data(&mut self, detail: &str) {
+        let (x0, x1) = self.x_range();
+        let (y0, y1) = self.y_range();
+        let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+        let _ = write!(
+            self.out,
+            "<text class=\"weir-no-data\" x=\"{cx:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" font-size=\"16\" fill=\"#666\">no data</text>"
+        );
+        if !detail.is_empty() {
+            let _ = write!(
+                self.out,
+                "<text x=\"{cx:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#666\">{}</text>",
+                cy + 20.0,
+                escape(detail)
+            );
+        }
     }
 
     /// Adds a legend entry.
@@ -183,17 +262,30 @@ impl Canvas {
 
     /// The finished document.
     pub(crate) fn finish(mut self) -> String {
-        let x = WIDTH - RIGHT + 14.0;
-        for (i, (name, colour)) in self.legend.iter().enumerate().take(20) {
-            let y = TOP + 8.0 + i as f64 * 18.0;
+        let x = self.width - RIGHT + 14.0;
+        let room = ((self.height - TOP - BOTTOM) / LEGEND_LINE)
+            .floor()
+            .max(1.0) as usize;
+        let shown = self.legend.len().min(room);
+        for (i, (name, colour)) in self.legend.iter().enumerate().take(shown) {
+            let y = TOP + 8.0 + i as f64 * LEGEND_LINE;
+            let text = if i + 1 == shown && shown < self.legend.len() {
+                format!("… {} more", self.legend.len() - i)
+            } else if name.chars().count() > LEGEND_CHARS {
+                let cut: String = name.chars().take(LEGEND_CHARS - 1).collect();
+                format!("{cut}…")
+            } else {
+                name.clone()
+            };
             let _ = write!(
                 self.out,
-                "<rect x=\"{x}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
-                 <text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                "<g><title>{}</title><rect x=\"{x}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{colour}\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+                escape(name),
                 y - 10.0,
                 x + 18.0,
                 y,
-                escape(name)
+                escape(&text)
             );
         }
         self.out.push_str("</svg>\n");
@@ -218,5 +310,27 @@ mod tests {
         assert_eq!(label(0.125), "0.125");
         let empty = Scale::new(5.0, 5.0, 0.0, 10.0);
         assert!(empty.at(5.0).is_finite());
+        let day = Scale::new(1_700_000_000.0, 1_700_086_400.0, 0.0, 1.0);
+        let ticks = day.time_ticks(4);
+        assert_eq!(ticks[0], (1_700_006_400.0, "11-15 00:00".to_owned()));
+        assert!(ticks.windows(2).all(|w| w[1].0 - w[0].0 == 21_600.0));
+        let month = Scale::new(1_700_000_000.0, 1_702_592_000.0, 0.0, 1.0);
+        let ticks = month.time_ticks(4);
+        assert!(
+            ticks.len() >= 2 && ticks.iter().all(|t| t.1.len() == 10),
+            "{ticks:?}"
+        );
+    }
+
+    #[test]
+    fn a_crowded_legend_is_cut_with_a_count() {
+        let mut c = Canvas::new(&Frame::new("t").with_size(600.0, 200.0));
+        for i in 0..30 {
+            c.legend(&format!("a very long group name number {i}"), "#000");
+        }
+        let svg = c.finish();
+        assert!(svg.contains("more</text>"), "{svg}");
+        assert!(svg.contains("<title>a very long group name number 0</title>"));
+        assert!(svg.contains(">a very long group nam…</text>"), "{svg}");
     }
 }

@@ -5,6 +5,7 @@
 //! the answer is JSON, or CSV with `format=csv`. A read token for the
 //! database is needed.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -22,7 +23,7 @@ use crate::tokens::Scope;
 
 /// Which question.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(crate) enum Kind {
     Cdf,
     Quantiles,
     Rainbow,
@@ -40,6 +41,11 @@ impl Kind {
             Kind::Pivot => &["rows", "columns", "agg", "source"],
             Kind::Utilisation => &["node", "role", "window", "peak_window"],
         }
+    }
+
+    /// Its parameters from query-string pairs; 400 naming a wrong one.
+    pub(crate) fn params(self, pairs: &[(String, String)]) -> Result<Params, ApiError> {
+        Params::from_pairs(pairs, self.extra_keys()).map_err(ApiError::bad_request)
     }
 
     async fn run(self, engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsError> {
@@ -104,9 +110,7 @@ async fn serve(
     RawQuery(query): RawQuery,
     kind: Kind,
 ) -> Result<Response, ApiError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("query string: {e}")))?;
+    let pairs = query_pairs(query.as_deref())?;
     let csv = match pairs
         .iter()
         .rfind(|(k, _)| k == "format")
@@ -120,29 +124,10 @@ async fn serve(
             )))
         }
     };
-    let params = Params::from_pairs(&pairs, kind.extra_keys()).map_err(ApiError::bad_request)?;
-    caller.require(Scope::Read, &params.db)?;
-    let engine = state.engine.clone();
-    let limit = state.config.query_timeout();
-    let limit_secs = state.config.query_timeout_secs;
-    let task = state
-        .query_runtime
-        .spawn(async move { tokio::time::timeout(limit, kind.run(&engine, &params)).await });
-    let answer = match task.await {
-        Ok(Ok(Ok(answer))) => answer,
-        Ok(Ok(Err(AnalyticsError::BadRequest(m)))) => return Err(ApiError::bad_request(m)),
-        Ok(Ok(Err(AnalyticsError::Query(e)))) => return Err(query_error(&e)),
-        Ok(Err(_)) => {
-            return Err(ApiError::bad_request(format!(
-                "the question took longer than {limit_secs} s (query-timeout-secs) and was stopped"
-            )))
-        }
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "the analytics task failed: {e}"
-            )))
-        }
-    };
+    let params = kind.params(&pairs)?;
+    let answer = ask(&state, &caller, kind, params)
+        .await?
+        .map_err(|e| analytics_error(&e))?;
     Ok(if csv {
         (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
@@ -156,4 +141,52 @@ async fn serve(
         )
             .into_response()
     })
+}
+
+/// A query string's pairs.
+pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
+}
+
+/// Asks `kind` of the engine for a caller with read access to the
+/// database. The outer error is the caller's scope, the timeout or a failed
+/// task; the inner one the question's own.
+pub(crate) async fn ask(
+    state: &AppState,
+    caller: &Caller,
+    kind: Kind,
+    params: Params,
+) -> Result<Result<Answer, AnalyticsError>, ApiError> {
+    caller.require(Scope::Read, &params.db)?;
+    let engine = state.engine.clone();
+    bounded(state, async move { kind.run(&engine, &params).await }).await
+}
+
+/// Runs `work` on the query runtime (apart from the HTTP threads) under
+/// the query timeout.
+pub(crate) async fn bounded<T: Send + 'static>(
+    state: &AppState,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let limit = state.config.query_timeout();
+    let limit_secs = state.config.query_timeout_secs;
+    let task = state
+        .query_runtime
+        .spawn(async move { tokio::time::timeout(limit, work).await });
+    match task.await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(_)) => Err(ApiError::bad_request(format!(
+            "the question took longer than {limit_secs} s (query-timeout-secs) and was stopped"
+        ))),
+        Err(e) => Err(ApiError::internal(format!("the query task failed: {e}"))),
+    }
+}
+
+/// The answer to an analytics question that failed.
+pub(crate) fn analytics_error(e: &AnalyticsError) -> ApiError {
+    match e {
+        AnalyticsError::BadRequest(m) | AnalyticsError::Missing(m) => ApiError::bad_request(m),
+        AnalyticsError::Query(e) => query_error(e),
+    }
 }

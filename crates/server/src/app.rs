@@ -21,7 +21,7 @@ use crate::config::ServerConfig;
 use crate::error::{ApiError, Flavor};
 use crate::metrics::Metrics;
 use crate::tokens::{Scope, Tokens, Verifier};
-use crate::{analytics, influxql, sql, tokens_api, write};
+use crate::{analytics, dashboard, influxql, sql, tokens_api, write};
 
 /// The InfluxDB version weir answers as, for clients that look.
 pub const INFLUXDB_VERSION: &str = "1.8.10";
@@ -62,6 +62,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(tokens_api::list).post(tokens_api::create),
         )
         .route("/api/v1/tokens/{id}", delete(tokens_api::delete))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -89,7 +90,7 @@ fn endpoint(path: &str) -> &'static str {
         "/api/v1/utilisation" => "/api/v1/utilisation",
         "/api/v1/tokens" => "/api/v1/tokens",
         p if p.starts_with("/api/v1/tokens/") => "/api/v1/tokens/{id}",
-        _ => "other",
+        p => dashboard::endpoint(p).unwrap_or("other"),
     }
 }
 
@@ -166,7 +167,8 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::not_found(format!(
         "no endpoint {path}; weir serves /write, /api/v2/write, /query, /api/v1/query, \
          /api/v1/cdf, /api/v1/quantiles, /api/v1/rainbow, /api/v1/pivot, /api/v1/utilisation, \
-         /api/v1/tokens, /ping, /health and /metrics"
+         /api/v1/chart/…, /api/v1/overview, /api/v1/tokens, /ping, /health, /metrics and \
+         the dashboard at /"
     ))
     .flavor(Flavor::of_path(path))
 }

@@ -78,7 +78,9 @@ fn verb(scope: Scope) -> &'static str {
 
 /// Endpoints anyone may call.
 fn is_public(path: &str, state: &AppState) -> bool {
-    matches!(path, "/ping" | "/health") || (path == "/metrics" && !state.config.metrics_auth)
+    matches!(path, "/ping" | "/health")
+        || (path == "/metrics" && !state.config.metrics_auth)
+        || crate::dashboard::is_public(path)
 }
 
 /// Middleware: verifies the request's token and records the [`Caller`], or

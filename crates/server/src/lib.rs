@@ -10,6 +10,8 @@
 //! | `GET\|POST\|DELETE /api/v1/tokens` | token management for admin tokens |
 //! | `GET\|HEAD /ping`, `GET /health` | liveness, no token needed |
 //! | `GET /metrics` | Prometheus text ([`metrics`]) |
+//! | `GET /api/v1/{cdf,quantiles,rainbow,pivot,utilisation}` | network analytics, JSON or CSV |
+//! | `GET /` | the dashboard; its charts at `GET /api/v1/chart/{name}.svg`, its summary at `GET /api/v1/overview` |
 //!
 //! Every other endpoint needs a token ([`tokens`]) unless the server runs
 //! with `no_auth`. Writes are acknowledged only once durable; on shutdown
@@ -56,6 +58,7 @@ mod auth;
 mod body;
 pub mod client;
 mod config;
+mod dashboard;
 mod error;
 pub mod format;
 mod influxql;

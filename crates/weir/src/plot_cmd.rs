@@ -1,5 +1,5 @@
 //! `weir plot cdf|bands|rainbow … -o FILE.svg`: asks a server's analytics
-//! API and draws the answer (crate `charts`) for reports.
+//! API and draws the answer with `charts::analytics`, as the dashboard does.
 
 use std::path::PathBuf;
 
@@ -12,10 +12,20 @@ use serde_json::Value;
 enum Chart {
     /// The CDF of a field per group (/api/v1/cdf).
     Cdf,
-    /// Quantile bands over time, like SmokePing (/api/v1/quantiles; the first group).
+    /// Quantile bands over time, like SmokePing (/api/v1/quantiles; a panel per group).
     Bands,
-    /// The share of each failure class over time (/api/v1/rainbow; the first group).
+    /// The share of each failure class over time (/api/v1/rainbow; a panel per group).
     Rainbow,
+}
+
+impl From<Chart> for charts::analytics::Chart {
+    fn from(chart: Chart) -> Self {
+        match chart {
+            Chart::Cdf => charts::analytics::Chart::Cdf,
+            Chart::Bands => charts::analytics::Chart::Bands,
+            Chart::Rainbow => charts::analytics::Chart::Rainbow,
+        }
+    }
 }
 
 /// `weir plot`'s arguments.
@@ -118,117 +128,13 @@ pub(crate) fn run(args: PlotArgs) -> Result<()> {
         bail!("the server answered {status}: {}", body.trim());
     }
     let answer: Value = serde_json::from_str(&body).context("the answer is not JSON")?;
-    let field = args.field.as_deref().unwrap_or(&args.table);
-    let svg = match args.chart {
-        Chart::Cdf => {
-            let title = args.title.unwrap_or_else(|| format!("CDF of {field}"));
-            charts::cdf(&title, field, &cdf_series(&answer))
-        }
-        Chart::Bands => {
-            let title = args
-                .title
-                .unwrap_or_else(|| format!("{field} quantiles per {}", args.every));
-            charts::bands(&title, field, &bands_series(&answer)?)
-        }
-        Chart::Rainbow => {
-            let title = args.title.unwrap_or_else(|| {
-                format!("{} of {} per {}", args.category, args.table, args.every)
-            });
-            charts::rainbow(&title, &rainbow_buckets(&answer)?)
-        }
+    let options = charts::analytics::Options {
+        title: args.title,
+        ..charts::analytics::Options::default()
     };
+    let svg = charts::analytics::draw(args.chart.into(), &answer, &options);
     std::fs::write(&args.output, svg)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("weir plot: wrote {}", args.output.display());
     Ok(())
-}
-
-/// A group's name: its values joined, or "all".
-fn group_name(group: &Value) -> String {
-    match group.as_object() {
-        Some(m) if !m.is_empty() => m
-            .values()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => "all".to_owned(),
-    }
-}
-
-/// Seconds since the epoch of an RFC 3339 bucket start.
-fn seconds(time: &Value) -> Option<f64> {
-    let t = humantime::parse_rfc3339_weak(time.as_str()?).ok()?;
-    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
-}
-
-fn cdf_series(answer: &Value) -> Vec<charts::CdfSeries> {
-    let groups = answer["groups"].as_array().cloned().unwrap_or_default();
-    groups
-        .iter()
-        .map(|g| charts::CdfSeries {
-            name: group_name(&g["group"]),
-            points: g["points"]
-                .as_array()
-                .map(|pts| {
-                    pts.iter()
-                        .filter_map(|p| Some((p["value"].as_f64()?, p["fraction"].as_f64()?)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn first_series(answer: &Value) -> Result<&Value> {
-    answer["series"]
-        .as_array()
-        .and_then(|s| s.first())
-        .context("no rows in that selection")
-}
-
-fn bands_series(answer: &Value) -> Result<charts::BandsSeries> {
-    let s = first_series(answer)?;
-    let qs = answer["q"]
-        .as_array()
-        .map(|q| q.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    let buckets = s["buckets"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| {
-                    Some(charts::Band {
-                        time: seconds(&b["time"])?,
-                        values: b["values"].as_array()?.iter().map(Value::as_f64).collect(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(charts::BandsSeries {
-        name: group_name(&s["group"]),
-        qs,
-        buckets,
-    })
-}
-
-fn rainbow_buckets(answer: &Value) -> Result<Vec<charts::RainbowBucket>> {
-    let s = first_series(answer)?;
-    Ok(s["buckets"]
-        .as_array()
-        .map(|b| {
-            b.iter()
-                .filter_map(|b| {
-                    Some(charts::RainbowBucket {
-                        time: seconds(&b["time"])?,
-                        shares: b["shares"]
-                            .as_object()?
-                            .iter()
-                            .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                            .collect(),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default())
 }

@@ -140,6 +140,7 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
                 println!("admin token: {token} (in {})", token_file.display());
                 println!("write: curl -H \"Authorization: Token {token}\" --data-binary 'ping,dst=example rtt=12.5' '{url}/write?db=net'");
                 println!("query: weir query --url {url} --token {token} --db net 'SELECT * FROM ping'");
+                println!("dashboard: {url}/ (log in with the admin token)");
             }
             None => println!(
                 "admin token: not in {}; make one with: weir token create --data-dir {} --all-databases --admin",

@@ -45,6 +45,10 @@ pub enum AnalyticsError {
     /// The parameters are wrong; the message names the one.
     #[error("{0}")]
     BadRequest(String),
+    /// The table, or a column the parameters name, does not exist (yet):
+    /// no row was ever written with it. The message names it.
+    #[error("{0}")]
+    Missing(String),
     /// The database does not exist, or the query failed.
     #[error(transparent)]
     Query(#[from] QueryError),
@@ -79,7 +83,7 @@ fn check_columns(
         return Err(QueryError::DatabaseNotFound(p.db.clone()).into());
     }
     let schema = engine.store.table_schema(&p.db, &p.table).ok_or_else(|| {
-        AnalyticsError::BadRequest(format!(
+        AnalyticsError::Missing(format!(
             "table {:?} not found in database {:?}",
             p.table, p.db
         ))
@@ -102,7 +106,7 @@ fn check_columns(
     }
     for (what, name) in named {
         if !columns.iter().any(|c| c == name) {
-            return Err(AnalyticsError::BadRequest(format!(
+            return Err(AnalyticsError::Missing(format!(
                 "{what}: table {:?} has no column {name:?}; it has {}",
                 p.table,
                 columns.join(", ")
@@ -442,7 +446,10 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
     let columns = check_columns(engine, p, &[])?;
     let has_category = columns.contains(&category);
     if !has_category && p.extra("category").is_some() {
-        return Err(format!("category: table {:?} has no column {category:?}", p.table).into());
+        return Err(AnalyticsError::Missing(format!(
+            "category: table {:?} has no column {category:?}",
+            p.table
+        )));
     }
     let has_partial = columns.iter().any(|c| c == "partial");
     let mut reads = Vec::new();
