@@ -3,6 +3,8 @@
 //! rainbow. Every point, band and bar carries a `<title>`, which browsers
 //! show on hover. No fonts, no files, no dependencies: `weir plot` writes
 //! them for reports, and the dashboard is to render them on the server.
+//! With the feature `png`, [`png::Rasterizer`] renders them as PNG (resvg,
+//! text in a system font).
 //!
 //! ```
 //! let svg = charts::cdf("TTFB", "µs", &[charts::CdfSeries {
@@ -12,6 +14,8 @@
 //! assert!(svg.starts_with("<svg") && svg.contains("<title>IR: 50 % ≤ 100</title>"));
 //! ```
 
+#[cfg(feature = "png")]
+pub mod png;
 mod svg;
 
 use std::fmt::Write as _;
