@@ -4,6 +4,8 @@
 //! which browsers show on hover. No fonts, no files: `weir plot` writes
 //! them for reports and the server's dashboard renders them on request.
 //! [`analytics`] turns the answers of the analytics API into these charts.
+//! With the feature `png`, [`png::Rasterizer`] renders them as PNG (resvg,
+//! text in a system font).
 //!
 //! ```
 //! let svg = charts::cdf(&charts::Frame::new("TTFB"), "µs", &[charts::CdfSeries {
@@ -14,6 +16,8 @@
 //! ```
 
 pub mod analytics;
+#[cfg(feature = "png")]
+pub mod png;
 mod svg;
 mod time;
 

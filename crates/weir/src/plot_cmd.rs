@@ -1,5 +1,6 @@
-//! `weir plot cdf|bands|rainbow … -o FILE.svg`: asks a server's analytics
-//! API and draws the answer with `charts::analytics`, as the dashboard does.
+//! `weir plot cdf|bands|rainbow … -o FILE.svg|FILE.png`: asks a server's
+//! analytics API and draws the answer with `charts::analytics`, as the
+//! dashboard does, as SVG or rendered to PNG at twice its size.
 
 use std::path::PathBuf;
 
@@ -72,20 +73,25 @@ pub(crate) struct PlotArgs {
     /// The chart's title (default: what it shows).
     #[arg(long)]
     title: Option<String>,
-    /// Where to write the SVG.
-    #[arg(short = 'o', long, value_name = "FILE.svg")]
+    /// Where to write the chart: SVG, or PNG (1520 × 840 pixels, text in
+    /// a system font) by the file name's ending.
+    #[arg(short = 'o', long, value_name = "FILE.svg|FILE.png")]
     output: PathBuf,
 }
 
+/// PNGs are rendered at twice the charts' size, for sharp text on
+/// high-density screens and in print.
+const PNG_SCALE: f32 = 2.0;
+
 /// Runs `weir plot`.
 pub(crate) fn run(args: PlotArgs) -> Result<()> {
-    match args.output.extension().and_then(|e| e.to_str()) {
-        Some("svg") => {}
-        Some("png") => {
-            bail!("PNG is not supported yet; write .svg (any browser or rsvg-convert renders it)")
-        }
-        _ => bail!("-o: the file name must end in .svg"),
-    }
+    // Fonts are found before the server is asked, so that a machine
+    // without any fails at once.
+    let rasterizer = match args.output.extension().and_then(|e| e.to_str()) {
+        Some("svg") => None,
+        Some("png") => Some(charts::png::Rasterizer::with_system_fonts()?),
+        _ => bail!("-o: the file name must end in .svg or .png"),
+    };
     let (path, extra) = match args.chart {
         Chart::Cdf => ("cdf", vec![("points", args.points.to_string())]),
         Chart::Bands => ("quantiles", vec![("every", args.every.clone())]),
@@ -133,7 +139,11 @@ pub(crate) fn run(args: PlotArgs) -> Result<()> {
         ..charts::analytics::Options::default()
     };
     let svg = charts::analytics::draw(args.chart.into(), &answer, &options);
-    std::fs::write(&args.output, svg)
+    let bytes = match &rasterizer {
+        Some(r) => r.render(&svg, PNG_SCALE)?,
+        None => svg.into_bytes(),
+    };
+    std::fs::write(&args.output, bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!("weir plot: wrote {}", args.output.display());
     Ok(())

@@ -487,13 +487,78 @@ fn weir_plot_draws_svg_from_the_analytics_api() {
             assert!(svg.contains(m), "{chart} lacks {m}");
         }
     }
-    let png = out.path().join("x.png");
+    let jpeg = out.path().join("x.jpeg");
     let mut args = vec!["plot", "cdf"];
     args.extend_from_slice(&base);
-    args.extend(["--field", "ttfb_us", "-o", png.to_str().unwrap()]);
+    args.extend(["--field", "ttfb_us", "-o", jpeg.to_str().unwrap()]);
     let result = common::run(&args);
     assert!(!result.status.success());
-    assert!(String::from_utf8_lossy(&result.stderr).contains("svg"));
+    assert!(String::from_utf8_lossy(&result.stderr).contains(".svg or .png"));
+    assert!(!jpeg.exists());
+}
+
+#[test]
+fn weir_plot_renders_png() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    load(url, t);
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("ttfb.png");
+    let result = common::run(&[
+        "plot",
+        "cdf",
+        "--url",
+        url,
+        "--token",
+        weir.admin(),
+        "--db",
+        "net",
+        "--table",
+        "probe_http",
+        "--field",
+        "ttfb_us",
+        "--group-by",
+        "country",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    // The signature, then IHDR first: width and height, big-endian.
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let size = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (size(16), size(20)),
+        (1520, 840),
+        "twice the SVG's 760 × 420"
+    );
+
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes))
+        .read_info()
+        .unwrap();
+    let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgba).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgba);
+    // In the plot area (70..590 × 40..370 in SVG units), the two
+    // countries' steps in their colours: saturated pixels, unlike the
+    // white background, the grey grid and the black text.
+    let coloured = (80..740)
+        .flat_map(|y| (140..1180).map(move |x| (y * 1520 + x) * 4))
+        .filter(|&i| {
+            let [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+            r.max(g).max(b) - r.min(g).min(b) > 80
+        })
+        .count();
+    assert!(
+        coloured > 500,
+        "{coloured} coloured pixels in the plot area"
+    );
 }
 
 #[test]
