@@ -47,7 +47,7 @@ impl Image {
 
 fn chart(title: &str) -> String {
     charts::cdf(
-        title,
+        &charts::Frame::new(title),
         "ms",
         &[
             CdfSeries {
