@@ -82,8 +82,9 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DatabaseConfig {
     /// `retention`: raw rows older than this (`"30d"`, `"12h"`, `"1y"`) are
-    /// never returned and their files deleted; without it, all are kept.
-    /// Applied at every start.
+    /// never returned and their files deleted; without it (while
+    /// `rollup-retention` is set), all are kept. Applied at every start to
+    /// databases that set either key; removing both leaves the last one.
     pub retention: Option<String>,
     /// `rollup-retention`: the same for the half-hour rollups
     /// (`<table>_30m`), so they can outlive the raw rows.
@@ -299,8 +300,12 @@ enrich.ipv6-mask = 56
                 "unknown field `ipv6_mask`",
             ),
             (
-                "[databases.x]\nretention = \"1d\"",
-                "unknown field `retention`",
+                "[databases.x]\nretention = \"1 fortnight\"",
+                "databases.x.retention: \"1 fortnight\" is not a duration",
+            ),
+            (
+                "[databases.x]\nrollup_retention = \"1d\"",
+                "unknown field `rollup_retention`",
             ),
             (
                 "[databases.x]\nenrich.ip-tags = [\"a\"]\nenrich.ipv4-mask = \"x\"",

@@ -404,6 +404,25 @@ impl Store {
         }
     }
 
+    /// Whether every UTC day of raw table `db.table` that has persisted
+    /// files also has rollup files (false for data stored before weir
+    /// wrote rollups, until it is rewritten).
+    pub fn rollups_cover(&self, db: &str, table: &str) -> bool {
+        let rollup = rollup_table_name(table);
+        let buffer = read_lock(&self.inner.buffer);
+        let files = &buffer.manifest.files;
+        let day = |f: &ParquetFile| f.min_time.div_euclid(persist::DAY_NANOS);
+        let rolled: std::collections::HashSet<i64> = files
+            .iter()
+            .filter(|f| f.rollup && f.db == db && f.table == rollup)
+            .map(day)
+            .collect();
+        files
+            .iter()
+            .filter(|f| !f.rollup && f.db == db && f.table == table)
+            .all(|f| rolled.contains(&day(f)))
+    }
+
     /// Whether `db.table` is a rollup table (`<raw>_30m`, no raw table of
     /// that name).
     pub fn is_rollup_table(&self, db: &str, table: &str) -> bool {
@@ -735,17 +754,20 @@ impl Inner {
                 let cutoff = retention_cutoff(&catalog, db);
                 let batches = chunks
                     .iter()
-                    .map(|c| {
-                        align(&c.batch, &schema, table).and_then(|b| keep_after(&b, cutoff, table))
-                    })
+                    .map(|c| align(&c.batch, &schema, table))
                     .collect::<Result<Vec<_>, _>>()?;
                 let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 let layout = RollupLayout::of(&schema);
                 let rollup_table = rollup_table_name(table);
                 for day in persist::split_by_day(table, &sorted)? {
-                    let rollups = layout.summarise(table, &day)?;
-                    let day = std::iter::once(Ok(day));
+                    // Rollups may outlive raw rows: each has its own cutoff.
+                    let rollups = keep_after(
+                        &layout.summarise(table, &day)?,
+                        rollup_cutoff(&catalog, db),
+                        table,
+                    )?;
+                    let day = std::iter::once(keep_after(&day, cutoff, table));
                     if let Some(file) =
                         self.write_file((db, table), next_file + 1, &schema, day, fresh, false)?
                     {

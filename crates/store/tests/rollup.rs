@@ -282,3 +282,30 @@ fn a_raw_table_named_like_a_rollup_table_wins() {
     assert!(names.contains(&"m_30m_30m".to_owned()));
     assert!(store.table_schema("db", "nothing_30m").is_none());
 }
+
+#[test]
+fn late_rows_past_the_raw_retention_still_reach_the_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_database("db").unwrap();
+    store
+        .set_retention("db", Some(Duration::from_secs(2 * 86_400)))
+        .unwrap();
+    store
+        .set_rollup_retention("db", Some(Duration::from_secs(30 * 86_400)))
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    write(&store, now - 5 * 86_400, 20);
+    store.persist().unwrap();
+    assert_eq!(all(&store, "m").num_rows(), 0, "past the raw retention");
+    let rolled: u64 = rollup_aggregates(&store)
+        .values()
+        .map(|(a, _, _)| a.count)
+        .sum();
+    assert_eq!(rolled, 60, "within the rollup retention");
+    assert!(store.files().is_empty());
+    assert!(!store.rollup_files().is_empty());
+}

@@ -7,8 +7,10 @@
 //! [`LONG_RANGE`], the
 //! buckets (`every`) are whole half-hours, and every column the question
 //! names is a tag of the rollups (or, for the field, has its sketch).
-//! Rollup answers start at the half-hour that holds `start`, and their
-//! buckets start at half-hours.
+//! Rollup answers start at the half-hour that holds `start` and end with
+//! the half-hour that holds the last instant before `end` (both rounded
+//! out to whole half-hours), and their buckets start at half-hours. A
+//! table with days persisted before weir wrote rollups is answered raw.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -169,8 +171,21 @@ fn why_not_rollups(
     if !engine.store.is_rollup_table(&p.db, &rollup) {
         return Some(format!("table {:?} has no rollups", p.table));
     }
-    let schema = engine.store.table_schema(&p.db, &rollup)?;
+    let Some(schema) = engine.store.table_schema(&p.db, &rollup) else {
+        return Some(format!("table {:?} has no rollups", p.table));
+    };
+    if !engine.store.rollups_cover(&p.db, &p.table) {
+        return Some(format!(
+            "some of table {:?} was stored before weir kept rollups",
+            p.table
+        ));
+    }
     let has = |c: &str| schema.column_with_name(c).is_some();
+    let is_tag = |c: &str| {
+        schema
+            .field_with_name(c)
+            .is_ok_and(|f| matches!(f.data_type(), arrow::datatypes::DataType::Dictionary(..)))
+    };
     if let Some(every) = p.every {
         if every.as_secs() % 1800 != 0 {
             return Some("every: rollups have half-hour buckets; use a multiple of 30m".into());
@@ -190,7 +205,7 @@ fn why_not_rollups(
             _ => None,
         }));
     for tag in tags {
-        if !has(tag) || tag == "time" {
+        if !is_tag(tag) {
             return Some(format!("{tag:?} is not a tag of the rollups"));
         }
     }
@@ -198,7 +213,7 @@ fn why_not_rollups(
         let ok = if is_field {
             has(&format!("{column}_sum"))
         } else {
-            has(column)
+            is_tag(column)
         };
         if !ok {
             return Some(format!("{column:?} is not in the rollups"));
