@@ -499,18 +499,7 @@ impl Store {
     /// Older rows are never returned from then on; their files are deleted
     /// by the next persist or the background persister.
     pub fn set_retention(&self, db: &str, retention: Option<Duration>) -> Result<(), StoreError> {
-        if retention.is_some_and(|d| d.as_secs() == 0) {
-            return Err(StoreError::InvalidRetention);
-        }
-        let mut catalog = lock(&self.inner.catalog);
-        let mut next = catalog.clone();
-        next.databases
-            .get_mut(db)
-            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?
-            .retention_secs = retention.map(|d| d.as_secs());
-        next.save(&self.inner.dir.join("catalog.json"))?;
-        *catalog = next;
-        Ok(())
+        self.save_retention(db, retention, |d| &mut d.retention_secs)
     }
 
     /// Sets how long the half-hour rollups of database `db` are kept
@@ -520,15 +509,27 @@ impl Store {
         db: &str,
         retention: Option<Duration>,
     ) -> Result<(), StoreError> {
+        self.save_retention(db, retention, |d| &mut d.rollup_retention_secs)
+    }
+
+    /// Sets the retention `slot` picks in database `db`'s catalog entry and
+    /// saves the catalog.
+    fn save_retention(
+        &self,
+        db: &str,
+        retention: Option<Duration>,
+        slot: fn(&mut catalog::DatabaseSchema) -> &mut Option<u64>,
+    ) -> Result<(), StoreError> {
         if retention.is_some_and(|d| d.as_secs() == 0) {
             return Err(StoreError::InvalidRetention);
         }
         let mut catalog = lock(&self.inner.catalog);
         let mut next = catalog.clone();
-        next.databases
+        let database = next
+            .databases
             .get_mut(db)
-            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?
-            .rollup_retention_secs = retention.map(|d| d.as_secs());
+            .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?;
+        *slot(database) = retention.map(|d| d.as_secs());
         next.save(&self.inner.dir.join("catalog.json"))?;
         *catalog = next;
         Ok(())
