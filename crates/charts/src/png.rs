@@ -50,7 +50,7 @@ pub enum PngError {
 ///
 /// ```no_run
 /// let png = charts::png::Rasterizer::with_system_fonts()?
-///     .render(&charts::cdf("TTFB", "ms", &[]), 2.0)?;
+///     .render(&charts::cdf(&charts::Frame::new("TTFB"), "ms", &[]), 2.0)?;
 /// std::fs::write("ttfb.png", png)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
