@@ -11,7 +11,7 @@ use anyhow::Context;
 use query::analytics::{self, Answer, Params};
 use query::QueryEngine;
 use serde_json::Value;
-use store::{Store, StoreConfig};
+use store::{RollupGrain, Store, StoreConfig};
 
 use crate::ingest::disk_usage;
 use crate::probes::ProbeMonth;
@@ -53,15 +53,23 @@ pub fn run_analytics(
     }
     let raw: u64 = store.files().iter().map(|f| f.bytes).sum();
     let rollups = store.rollup_files();
-    let rollup_bytes: u64 = rollups.iter().map(|f| f.bytes).sum();
-    let rollup_rows: usize = rollups.iter().map(|f| f.rows).sum();
+    let mut rollup_text = Vec::new();
+    for grain in RollupGrain::ALL {
+        let table = grain.table_name("probe_http");
+        let files: Vec<_> = rollups.iter().filter(|f| f.table == table).collect();
+        rollup_text.push(format!(
+            "{table} {:.1} MB, {} rows in {} files",
+            files.iter().map(|f| f.bytes).sum::<u64>() as f64 / 1e6,
+            files.iter().map(|f| f.rows).sum::<usize>(),
+            files.len()
+        ));
+    }
     writeln!(
         out,
-        "raw Parquet {:.1} MB in {} files; rollups {:.1} MB, {rollup_rows} rows in {} files; data dir {:.1} MB",
+        "raw Parquet {:.1} MB in {} files; rollups: {}; data dir {:.1} MB",
         raw as f64 / 1e6,
         store.files().len(),
-        rollup_bytes as f64 / 1e6,
-        rollups.len(),
+        rollup_text.join("; "),
         disk_usage(&dir)? as f64 / 1e6
     )?;
 
@@ -80,7 +88,7 @@ pub fn run_analytics(
     ];
     writeln!(
         out,
-        "question (30 d, group_by=country, field=ttfb_us) | source | median ms | min ms | max ms | runs | max rel. error | median rel. error"
+        "question (30 d, group_by=country, field=ttfb_us) | source (tables) | first ms | median ms | min ms | max ms | runs | max rel. error | median rel. error"
     )?;
     for (kind, own) in questions {
         let params = |source: &str| -> anyhow::Result<Params> {
@@ -108,7 +116,7 @@ pub fn run_analytics(
         let mut answers = Vec::new();
         for (source, n) in [("rollup", runs), ("raw", 3)] {
             let p = params(source)?;
-            let (_, warm) = ask(&p)?;
+            let (first, warm) = ask(&p)?;
             anyhow::ensure!(
                 warm.json["source"] == source,
                 "asked {source}, got {}",
@@ -119,15 +127,22 @@ pub fn run_analytics(
                 times.push(ask(&p)?.0);
             }
             times.sort_by(f64::total_cmp);
-            answers.push((source, times, warm));
+            answers.push((source, first, times, warm));
         }
-        let errors = relative_errors(&answers[0].2.json, &answers[1].2.json);
+        let errors = relative_errors(&answers[0].3.json, &answers[1].3.json);
         let (max_err, median_err) = if errors.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
             (errors[errors.len() - 1], errors[errors.len() / 2])
         };
-        for (i, (source, times, _)) in answers.iter().enumerate() {
+        for (i, (source, first, times, answer)) in answers.iter().enumerate() {
+            let tables = answer.json["rollup_tables"]
+                .as_array()
+                .map(|ts| {
+                    let names: Vec<&str> = ts.iter().filter_map(Value::as_str).collect();
+                    format!(" ({})", names.join(", "))
+                })
+                .unwrap_or_default();
             let error = if i == 0 {
                 format!("{:.3} % | {:.3} %", max_err * 100.0, median_err * 100.0)
             } else {
@@ -135,7 +150,7 @@ pub fn run_analytics(
             };
             writeln!(
                 out,
-                "{kind} | {source} | {:.1} | {:.1} | {:.1} | {} | {error}",
+                "{kind} | {source}{tables} | {first:.1} | {:.1} | {:.1} | {:.1} | {} | {error}",
                 times[times.len() / 2],
                 times[0],
                 times[times.len() - 1],

@@ -86,8 +86,8 @@ pub struct DatabaseConfig {
     /// `rollup-retention` is set), all are kept. Applied at every start to
     /// databases that set either key; removing both leaves the last one.
     pub retention: Option<String>,
-    /// `rollup-retention`: the same for the half-hour rollups
-    /// (`<table>_30m`), so they can outlive the raw rows.
+    /// `rollup-retention`: the same for the rollups (`<table>_30m` and
+    /// `<table>_1d`), so they can outlive the raw rows.
     pub rollup_retention: Option<String>,
     /// `enrich`: what is done to each line before it is stored — the
     /// country of an address looked up in a MaxMind DB file, the address

@@ -115,7 +115,7 @@ pub struct DatabaseSchema {
     /// files are deleted; `None` keeps everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_secs: Option<u64>,
-    /// Rollup rows (tables `<table>_30m`) older than this many seconds are
+    /// Rollup rows (tables `<table>_30m`, `<table>_1d`) older than this many seconds are
     /// never returned and their files are deleted; `None` keeps everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup_retention_secs: Option<u64>,

@@ -25,7 +25,7 @@ use crate::buffer::align;
 use crate::error::StoreError;
 use crate::manifest::ParquetFile;
 use crate::merge::{Input, SortedMerge};
-use crate::rollup::{merge_partials, RollupLayout, ROLLUP_NANOS, ROLLUP_SUFFIX};
+use crate::rollup::{merge_partials, RollupGrain, RollupLayout};
 use crate::{
     arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff,
     rollup_cutoff, write_lock, Inner, COMPACT_AT_FILES,
@@ -38,7 +38,7 @@ pub const MAX_FILES_PER_DAY: usize = 32;
 /// not make compaction rewrite all of it. (Merges stream: memory holds a
 /// batch per input file, whatever the sizes.)
 pub const MAX_COLD_MERGE_BYTES: u64 = 1 << 30;
-/// Rollup files are merged in memory (partial rows of a half-hour combine
+/// Rollup files are merged in memory (partial rows of a bucket combine
 /// in any order): at most this much Parquet at once.
 pub(crate) const MAX_ROLLUP_MERGE_BYTES: u64 = 64 << 20;
 
@@ -103,9 +103,8 @@ impl Inner {
                 if range.len() < 2 || bytes > MAX_ROLLUP_MERGE_BYTES {
                     continue;
                 }
-                let Some(layout) = table
-                    .strip_suffix(ROLLUP_SUFFIX)
-                    .and_then(|raw| catalog.table(&db, raw))
+                let Some(layout) = RollupGrain::of_table(&table)
+                    .and_then(|(raw, _)| catalog.table(&db, raw))
                     .map(|raw| RollupLayout::of(&arrow_schema(raw)))
                 else {
                     continue;
@@ -188,7 +187,7 @@ impl Inner {
     }
 
     /// The rollup rows of `files` (one rollup table and day) with partial
-    /// rows of a series and half-hour merged, rows before `cutoff` left out.
+    /// rows of a series and bucket merged, rows before `cutoff` left out.
     fn merge_rollup_files(
         &self,
         table: &str,
@@ -236,12 +235,15 @@ impl Inner {
             return Ok(0);
         }
         let manifest = read_lock(&self.buffer).manifest.clone();
-        // A rollup row stands for the half-hour after its time.
+        // A rollup row stands for the bucket after its time.
         let (expired, kept): (Vec<_>, Vec<_>) = manifest.files.iter().cloned().partition(|f| {
             if f.rollup {
+                let bucket = RollupGrain::of_table(&f.table)
+                    .map_or(RollupGrain::HalfHour, |(_, g)| g)
+                    .nanos();
                 rollup_cutoffs
                     .get(&f.db)
-                    .is_some_and(|&c| f.max_time.saturating_add(ROLLUP_NANOS) <= c)
+                    .is_some_and(|&c| f.max_time.saturating_add(bucket) <= c)
             } else {
                 cutoffs.get(&f.db).is_some_and(|&c| f.max_time < c)
             }

@@ -57,11 +57,12 @@
 //! The write buffer stays within its memory budget: a persist starts at
 //! half of it, and writes wait while live and persisting rows fill it.
 //!
-//! Each persist also writes half-hour rollups of what it persists (per
-//! series, half-hour and numeric field: count, sum, min, max, DDSketch),
-//! read as table `<table>_30m` with rows still in memory rolled up at scan
-//! time; compaction merges their partial rows, and they have their own
-//! retention ([`Store::set_rollup_retention`]). See [`ROLLUP_SUFFIX`].
+//! Each persist also writes rollups of what it persists (per series,
+//! bucket and numeric field: count, sum, min, max, DDSketch) at two grains,
+//! half-hours and UTC days, read as tables `<table>_30m` and `<table>_1d`
+//! with rows still in memory rolled up at scan time; compaction merges
+//! their partial rows, and they have their own retention
+//! ([`Store::set_rollup_retention`]). See [`RollupGrain`].
 //!
 //! # On disk
 //!
@@ -72,7 +73,7 @@
 //!                                 persisted log segment; replaced atomically
 //! <data-dir>/wal/<20 digits>.wal  log segments after that one, replayed in order on open
 //! <data-dir>/data/<12 digits>.parquet  rows of one table and UTC day, sorted by series
-//!                                 and time; or the rollups of one table and UTC day
+//!                                 and time; or the rollups of one table, grain and UTC day
 //! ```
 
 mod buffer;
@@ -105,7 +106,7 @@ pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use compact::{MAX_COLD_MERGE_BYTES, MAX_FILES_PER_DAY};
 pub use error::StoreError;
 pub use manifest::ParquetFile;
-pub use rollup::{rollup_table_name, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN, ROLLUP_SUFFIX};
+pub use rollup::{rollup_table_name, RollupGrain, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN, ROLLUP_SUFFIX};
 pub use scan::{FileLease, ScanFile, TableScan};
 pub use wal::WalConfig;
 
@@ -195,7 +196,7 @@ pub struct PersistSummary {
     pub files: usize,
     /// Bytes of raw data files written.
     pub bytes: u64,
-    /// Rollup files written (one per table and day with rows).
+    /// Rollup files written (one per table, grain and day with rows).
     pub rollup_files: usize,
 }
 
@@ -376,8 +377,8 @@ impl Store {
 
     /// The names of the tables of database `db`, in order (none if there
     /// is no such database).
-    /// Each raw table `t` has a rollup table `t_30m` (unless a raw table
-    /// has that name).
+    /// Each raw table `t` has rollup tables `t_30m` and `t_1d` (unless a
+    /// raw table has that name).
     pub fn table_names(&self, db: &str) -> Vec<String> {
         let catalog = lock(&self.inner.catalog);
         let Some(database) = catalog.databases.get(db) else {
@@ -386,7 +387,7 @@ impl Store {
         let mut names: Vec<String> = database.tables.keys().cloned().collect();
         let rollups: Vec<String> = names
             .iter()
-            .map(|t| rollup_table_name(t))
+            .flat_map(|t| RollupGrain::ALL.map(|g| g.table_name(t)))
             .filter(|r| !database.tables.contains_key(r))
             .collect();
         names.extend(rollups);
@@ -395,8 +396,8 @@ impl Store {
     }
 
     /// The Arrow schema of `db.table`, if the table exists: a raw table's
-    /// from the catalog, a rollup table's (`<raw>_30m`) derived from its
-    /// raw table's (see [`ROLLUP_SUFFIX`]).
+    /// from the catalog, a rollup table's (`<raw>_30m`, `<raw>_1d`) derived
+    /// from its raw table's (see [`RollupGrain`]).
     pub fn table_schema(&self, db: &str, table: &str) -> Option<SchemaRef> {
         match resolve_table(&lock(&self.inner.catalog), db, table)? {
             TableKind::Raw(schema) => Some(schema),
@@ -405,10 +406,10 @@ impl Store {
     }
 
     /// Whether every UTC day of raw table `db.table` that has persisted
-    /// files also has rollup files (false for data stored before weir
-    /// wrote rollups, until it is rewritten).
-    pub fn rollups_cover(&self, db: &str, table: &str) -> bool {
-        let rollup = rollup_table_name(table);
+    /// files also has rollup files at `grain` (false for data stored before
+    /// weir wrote them, until it is rewritten).
+    pub fn rollups_cover(&self, db: &str, table: &str, grain: RollupGrain) -> bool {
+        let rollup = grain.table_name(table);
         let buffer = read_lock(&self.inner.buffer);
         let files = &buffer.manifest.files;
         let day = |f: &ParquetFile| f.min_time.div_euclid(persist::DAY_NANOS);
@@ -423,8 +424,8 @@ impl Store {
             .all(|f| rolled.contains(&day(f)))
     }
 
-    /// Whether `db.table` is a rollup table (`<raw>_30m`, no raw table of
-    /// that name).
+    /// Whether `db.table` is a rollup table (`<raw>_30m` or `<raw>_1d`,
+    /// no raw table of that name).
     pub fn is_rollup_table(&self, db: &str, table: &str) -> bool {
         matches!(
             resolve_table(&lock(&self.inner.catalog), db, table),
@@ -502,7 +503,7 @@ impl Store {
         self.save_retention(db, retention, |d| &mut d.retention_secs)
     }
 
-    /// Sets how long the half-hour rollups of database `db` are kept
+    /// Sets how long the rollups (every grain) of database `db` are kept
     /// (`None`: forever), separately from its raw rows.
     pub fn set_rollup_retention(
         &self,
@@ -537,7 +538,7 @@ impl Store {
 
     /// Merges the files of each (database, table, day) that has piled up
     /// files into one, dropping duplicates (for rollup tables: merging the
-    /// partial rows of each series and half-hour); returns how many
+    /// partial rows of each series and bucket); returns how many
     /// (table, day) pairs it merged, rollup tables included.
     /// The background persister does this by itself.
     pub fn compact(&self) -> Result<usize, StoreError> {
@@ -568,7 +569,7 @@ impl Store {
             .collect()
     }
 
-    /// The persisted Parquet files of half-hour rollups.
+    /// The persisted Parquet files of rollups, every grain.
     pub fn rollup_files(&self) -> Vec<ParquetFile> {
         let buffer = read_lock(&self.inner.buffer);
         buffer
@@ -760,14 +761,14 @@ impl Inner {
                 let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 let layout = RollupLayout::of(&schema);
-                let rollup_table = rollup_table_name(table);
                 for day in persist::split_by_day(table, &sorted)? {
                     // Rollups may outlive raw rows: each has its own cutoff.
-                    let rollups = keep_after(
-                        &layout.summarise(table, &day)?,
-                        rollup_cutoff(&catalog, db),
-                        table,
-                    )?;
+                    let mut rollups = Vec::with_capacity(RollupGrain::ALL.len());
+                    for grain in RollupGrain::ALL {
+                        let rolled = layout.summarise(table, &day, grain)?;
+                        let kept = keep_after(&rolled, rollup_cutoff(&catalog, db), table)?;
+                        rollups.push((grain.table_name(table), kept));
+                    }
                     let day = std::iter::once(keep_after(&day, cutoff, table));
                     if let Some(file) =
                         self.write_file((db, table), next_file + 1, &schema, day, fresh, false)?
@@ -778,19 +779,20 @@ impl Inner {
                         summary.bytes += file.bytes;
                         files.push(file);
                     }
-                    let rollups = std::iter::once(Ok(rollups));
-                    let written = self.write_file(
-                        (db, &rollup_table),
-                        next_file + 1,
-                        &layout.schema,
-                        rollups,
-                        true,
-                        true,
-                    )?;
-                    if let Some(file) = written {
-                        next_file += 1;
-                        summary.rollup_files += 1;
-                        files.push(file);
+                    for (rollup_table, rows) in rollups {
+                        let written = self.write_file(
+                            (db, &rollup_table),
+                            next_file + 1,
+                            &layout.schema,
+                            std::iter::once(Ok(rows)),
+                            true,
+                            true,
+                        )?;
+                        if let Some(file) = written {
+                            next_file += 1;
+                            summary.rollup_files += 1;
+                            files.push(file);
+                        }
                     }
                 }
             }
@@ -1044,26 +1046,28 @@ fn rollup_cutoff(catalog: &Catalog, db: &str) -> Option<i64> {
 enum TableKind {
     /// A table of written rows, with its Arrow schema.
     Raw(SchemaRef),
-    /// The rollups of raw table `raw`.
+    /// The rollups of raw table `raw` at `grain`.
     Rollup {
         raw: String,
         raw_schema: SchemaRef,
         layout: RollupLayout,
+        grain: RollupGrain,
     },
 }
 
 /// Resolves `db.table`: a raw table, else the rollups of the raw table it
-/// names with [`ROLLUP_SUFFIX`]; `None` if neither exists.
+/// names with a grain's suffix; `None` if neither exists.
 fn resolve_table(catalog: &Catalog, db: &str, table: &str) -> Option<TableKind> {
     if let Some(raw) = catalog.table(db, table) {
         return Some(TableKind::Raw(arrow_schema(raw)));
     }
-    let raw = table.strip_suffix(ROLLUP_SUFFIX)?;
+    let (raw, grain) = RollupGrain::of_table(table)?;
     let raw_schema = arrow_schema(catalog.table(db, raw)?);
     Some(TableKind::Rollup {
         raw: raw.to_owned(),
         layout: RollupLayout::of(&raw_schema),
         raw_schema,
+        grain,
     })
 }
 

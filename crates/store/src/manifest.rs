@@ -31,8 +31,8 @@ pub struct ParquetFile {
     /// with them. Unknown (false) in manifests written before weir tracked it.
     #[serde(default)]
     pub fresh: bool,
-    /// The file holds half-hour rollups (table `<raw table>_30m`), not raw
-    /// rows: partial rows of one series and half-hour merge at query time.
+    /// The file holds rollups (table `<raw table>_30m` or `_1d`), not raw
+    /// rows: partial rows of one series and bucket merge at query time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollup: bool,
 }

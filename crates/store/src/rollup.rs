@@ -1,15 +1,17 @@
-//! Half-hour rollups: per series, half-hour and numeric field, the count,
-//! sum, minimum, maximum and a DDSketch of the values, written by each
-//! persist beside the raw rows and exposed as table `<table>_30m`.
+//! Rollups: per series, bucket and numeric field, the count, sum, minimum,
+//! maximum and a DDSketch of the values, written by each persist beside the
+//! raw rows at two grains ([`RollupGrain`]): half-hours, exposed as table
+//! `<table>_30m`, and UTC days, exposed as `<table>_1d` (48 times fewer rows
+//! for questions over weeks and months).
 //!
-//! A persist rolls up only the rows it persists, so a half-hour whose rows
+//! A persist rolls up only the rows it persists, so a bucket whose rows
 //! arrive over several persists has several partial rows; they merge at
 //! query time (sum of counts and sums, min of minima, max of maxima,
 //! `sketch_merge` of sketches), and compaction merges them into one row
 //! when it rewrites a day. Late data never rewrites earlier files.
 //!
-//! The rollup table's columns follow from its raw table's: the tags, `time`
-//! (the start of the half-hour), `_rows` (rows rolled up), then for each
+//! A rollup table's columns follow from its raw table's: the tags, `time`
+//! (the start of the bucket), `_rows` (rows rolled up), then for each
 //! numeric or boolean field `F`: `F_count`, `F_sum`, `F_min`, `F_max` (as
 //! floats; a boolean counts as 0 or 1), and for numeric fields `F_sketch`
 //! (the encoded DDSketch at 1 % relative accuracy). A generated name that
@@ -31,18 +33,67 @@ use crate::catalog::TIME_COLUMN;
 use crate::error::StoreError;
 use crate::persist::tag_columns;
 
-/// The suffix that names a table's rollups: `probe_http` → `probe_http_30m`.
+/// The suffix that names a table's half-hour rollups: `probe_http` →
+/// `probe_http_30m`.
 pub const ROLLUP_SUFFIX: &str = "_30m";
 
-/// The length of a rollup bucket, in nanoseconds.
+/// The length of a half-hour rollup bucket, in nanoseconds.
 pub const ROLLUP_NANOS: i64 = 30 * 60 * 1_000_000_000;
 
-/// The column of a rollup table that counts the raw rows of its half-hour.
+/// The bucket length of a rollup table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RollupGrain {
+    /// Half-hours (UTC), table `<raw>_30m`.
+    HalfHour,
+    /// UTC days, table `<raw>_1d`.
+    Day,
+}
+
+impl RollupGrain {
+    /// Every grain, finest first.
+    pub const ALL: [RollupGrain; 2] = [RollupGrain::HalfHour, RollupGrain::Day];
+
+    /// The suffix of its tables' names.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            RollupGrain::HalfHour => ROLLUP_SUFFIX,
+            RollupGrain::Day => "_1d",
+        }
+    }
+
+    /// The length of its buckets, in nanoseconds.
+    pub fn nanos(self) -> i64 {
+        match self {
+            RollupGrain::HalfHour => ROLLUP_NANOS,
+            RollupGrain::Day => 48 * ROLLUP_NANOS,
+        }
+    }
+
+    /// The name of raw table `raw`'s rollup table at this grain.
+    pub fn table_name(self, raw: &str) -> String {
+        format!("{raw}{}", self.suffix())
+    }
+
+    /// The raw table and grain a rollup table's name stands for, if it
+    /// ends with a grain's suffix.
+    pub fn of_table(table: &str) -> Option<(&str, RollupGrain)> {
+        RollupGrain::ALL
+            .into_iter()
+            .find_map(|g| Some((table.strip_suffix(g.suffix())?, g)))
+    }
+
+    /// The start of the bucket that holds `nanos`.
+    pub fn floor(self, nanos: i64) -> i64 {
+        nanos.div_euclid(self.nanos()).saturating_mul(self.nanos())
+    }
+}
+
+/// The column of a rollup table that counts the raw rows of its bucket.
 pub const ROLLUP_ROWS_COLUMN: &str = "_rows";
 
-/// The name of the rollup table of raw table `table`.
+/// The name of the half-hour rollup table of raw table `table`.
 pub fn rollup_table_name(table: &str) -> String {
-    format!("{table}{ROLLUP_SUFFIX}")
+    RollupGrain::HalfHour.table_name(table)
 }
 
 /// What one raw field becomes in the rollup table.
@@ -106,13 +157,14 @@ impl RollupLayout {
         }
     }
 
-    /// The rollup rows of `sorted`: raw rows with this layout's raw schema,
-    /// sorted by tags then time (as persist sorts them). One row per
-    /// series and half-hour, in the same order.
+    /// The rollup rows of `sorted` at `grain`: raw rows with this layout's
+    /// raw schema, sorted by tags then time (as persist sorts them). One
+    /// row per series and bucket, in the same order.
     pub(crate) fn summarise(
         &self,
         table: &str,
         sorted: &RecordBatch,
+        grain: RollupGrain,
     ) -> Result<RecordBatch, StoreError> {
         let arrow_err = |source| StoreError::Arrow {
             table: table.to_owned(),
@@ -124,7 +176,7 @@ impl RollupLayout {
         else {
             return Ok(RecordBatch::new_empty(Arc::clone(&self.schema)));
         };
-        let runs = self.runs(sorted, time).map_err(arrow_err)?;
+        let runs = self.runs(sorted, time, grain).map_err(arrow_err)?;
         let firsts = UInt32Array::from_iter_values(runs.iter().map(|r| r.0 as u32));
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
         for &tag in &self.tags {
@@ -132,7 +184,7 @@ impl RollupLayout {
         }
         let buckets = runs
             .iter()
-            .map(|&(start, _)| time.value(start).div_euclid(ROLLUP_NANOS) * ROLLUP_NANOS);
+            .map(|&(start, _)| grain.floor(time.value(start)));
         columns.push(Arc::new(TimestampNanosecondArray::from_iter_values(
             buckets,
         )));
@@ -153,11 +205,12 @@ impl RollupLayout {
         RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(arrow_err)
     }
 
-    /// The runs of rows of one series and half-hour, as index ranges.
+    /// The runs of rows of one series and bucket, as index ranges.
     fn runs(
         &self,
         sorted: &RecordBatch,
         time: &TimestampNanosecondArray,
+        grain: RollupGrain,
     ) -> Result<Vec<(usize, usize)>, arrow::error::ArrowError> {
         let n = sorted.num_rows();
         if n == 0 {
@@ -175,7 +228,7 @@ impl RollupLayout {
             .map(|&i| Arc::clone(sorted.column(i)))
             .collect();
         let rows = converter.convert_columns(&keys)?;
-        let bucket = |i: usize| time.value(i).div_euclid(ROLLUP_NANOS);
+        let bucket = |i: usize| time.value(i).div_euclid(grain.nanos());
         let mut runs = Vec::new();
         let mut start = 0;
         for i in 1..=n {
@@ -242,8 +295,8 @@ fn summarise_field(values: &Float64Array, runs: &[(usize, usize)], sketch: bool)
 }
 
 /// Merges rollup rows (any order, any number of partial rows per series
-/// and half-hour, all with `layout`'s schema) into one row per series and
-/// half-hour, sorted by tags then time: what compaction writes.
+/// and bucket, all with `layout`'s schema) into one row per series and
+/// bucket, sorted by tags then time: what compaction writes.
 pub(crate) fn merge_partials(
     table: &str,
     layout: &RollupLayout,

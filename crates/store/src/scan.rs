@@ -29,7 +29,7 @@ use arrow::record_batch::RecordBatch;
 use crate::buffer::align;
 use crate::error::StoreError;
 use crate::manifest::ParquetFile;
-use crate::rollup::{RollupLayout, ROLLUP_NANOS};
+use crate::rollup::{RollupGrain, RollupLayout};
 use crate::{
     keep_after, keep_within, lock, persist, read_lock, resolve_table, rollup_cutoff, Inner,
     TableKind,
@@ -224,7 +224,14 @@ impl Inner {
                 raw,
                 raw_schema,
                 layout,
-            }) => self.plan_rollup_scan(db, (&raw, &raw_schema), (table, &layout), schema, time),
+                grain,
+            }) => self.plan_rollup_scan(
+                db,
+                (&raw, &raw_schema),
+                (table, &layout, grain),
+                schema,
+                time,
+            ),
             _ => self.plan_raw_scan(db, table, schema, time),
         }
     }
@@ -236,7 +243,7 @@ impl Inner {
         &self,
         db: &str,
         (raw, raw_schema): (&str, &SchemaRef),
-        (table, layout): (&str, &RollupLayout),
+        (table, layout, grain): (&str, &RollupLayout, RollupGrain),
         schema: &SchemaRef,
         time: &RangeInclusive<i64>,
     ) -> Result<TableScan, StoreError> {
@@ -245,14 +252,10 @@ impl Inner {
             Some(c) => (*time.start()).max(c),
             None => *time.start(),
         };
-        // Whole half-hours: a memory rollup row must count every row of
-        // its half-hour, as a file's does.
-        let buckets = start.div_euclid(ROLLUP_NANOS).saturating_mul(ROLLUP_NANOS)
-            ..=time
-                .end()
-                .div_euclid(ROLLUP_NANOS)
-                .saturating_mul(ROLLUP_NANOS)
-                .saturating_add(ROLLUP_NANOS - 1);
+        // Whole buckets: a memory rollup row must count every row of its
+        // bucket, as a file's does.
+        let buckets =
+            grain.floor(start)..=grain.floor(*time.end()).saturating_add(grain.nanos() - 1);
         let overlaps =
             |f: &ParquetFile| f.min_time <= *buckets.end() && *buckets.start() <= f.max_time;
         // One read lock: a persist swaps the sealed rows for their files
@@ -279,7 +282,7 @@ impl Inner {
                 .map(|c| keep_within(&c.batch, &buckets, raw))
                 .collect::<Result<Vec<_>, _>>()?;
             let sorted = persist::sort_dedup(raw, raw_schema, &rows)?;
-            let rolled = layout.summarise(raw, &sorted)?;
+            let rolled = layout.summarise(raw, &sorted, grain)?;
             batches.push(keep_after(
                 &align(&rolled, schema, table)?,
                 keep_from,

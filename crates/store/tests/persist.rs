@@ -303,10 +303,10 @@ fn a_missing_manifest_is_an_error_not_a_reason_to_delete_data() {
     .unwrap();
     let err = Store::open(dir.path(), config()).unwrap_err();
     assert!(err.to_string().contains("the manifest is missing"), "{err}");
-    // The data file and its rollups are still there.
+    // The data file and its two rollup files are still there.
     assert_eq!(
         std::fs::read_dir(dir.path().join("data")).unwrap().count(),
-        2
+        3
     );
     std::fs::rename(
         dir.path().join("manifest.bak"),
@@ -408,13 +408,13 @@ fn compaction_merges_a_days_files_and_their_duplicates() {
     // Scans merge the late rewrite with the file it overlaps already.
     let before = all(&store, "m");
     assert_eq!(before.num_rows(), 10, "the point written twice shows once");
-    // The day of `m` and the day of its rollups `m_30m`.
-    assert_eq!(store.compact().unwrap(), 2);
+    // The day of `m` and the day of its rollups `m_30m` and `m_1d`.
+    assert_eq!(store.compact().unwrap(), 3);
     assert_eq!(store.files().len(), 1);
-    assert_eq!(store.rollup_files().len(), 1);
+    assert_eq!(store.rollup_files().len(), 2);
     assert_eq!(
         std::fs::read_dir(dir.path().join("data")).unwrap().count(),
-        2
+        3
     );
     let b = all(&store, "m");
     assert_eq!(b.num_rows(), 10);

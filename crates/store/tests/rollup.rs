@@ -1,6 +1,6 @@
-//! Half-hour rollups: what persist writes beside the raw rows, how partial
-//! rollups of one half-hour add up to the raw aggregates, how compaction
-//! merges them, and their own retention.
+//! Rollups (half-hourly and daily): what persist writes beside the raw
+//! rows, how partial rollups of one bucket add up to the raw aggregates,
+//! how compaction merges them, and their own retention.
 
 // Helpers outside #[test] fns unwrap too: in a test a panic is the report.
 #![allow(clippy::unwrap_used)]
@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::array_value_to_string;
 use lineproto::Precision;
 use sketch::DDSketch;
-use store::{Store, StoreConfig, ROLLUP_NANOS};
+use store::{RollupGrain, Store, StoreConfig, ROLLUP_NANOS};
 
 fn open(dir: &Path) -> Store {
     let config = StoreConfig {
@@ -30,7 +30,7 @@ fn all(store: &Store, table: &str) -> RecordBatch {
     arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
 
-/// Aggregates of one series, half-hour and field.
+/// Aggregates of one series, bucket and field.
 #[derive(Debug, Clone, PartialEq)]
 struct Agg {
     count: u64,
@@ -42,8 +42,9 @@ struct Agg {
 
 type Key = (String, i64);
 
-/// Per (host tag, half-hour) the aggregates of field `f` of the raw rows.
-fn raw_aggregates(store: &Store) -> BTreeMap<Key, Agg> {
+/// Per (host tag, bucket of `grain`) the aggregates of field `f` of the
+/// raw rows.
+fn raw_aggregates(store: &Store, grain: RollupGrain) -> BTreeMap<Key, Agg> {
     let batch = all(store, "m");
     let host = batch.column_by_name("host").unwrap();
     let time = batch.column_by_name("time").unwrap();
@@ -60,7 +61,7 @@ fn raw_aggregates(store: &Store) -> BTreeMap<Key, Agg> {
         }
         let key = (
             array_value_to_string(host, i).unwrap(),
-            time.value(i).div_euclid(ROLLUP_NANOS) * ROLLUP_NANOS,
+            grain.floor(time.value(i)),
         );
         let v = f.value(i);
         let agg = out.entry(key).or_insert(Agg {
@@ -79,10 +80,10 @@ fn raw_aggregates(store: &Store) -> BTreeMap<Key, Agg> {
     out
 }
 
-/// Per (host, half-hour) the rollup rows of `m_30m` merged, with the
-/// number of partial rows each had and the merged sketch.
-fn rollup_aggregates(store: &Store) -> BTreeMap<Key, (Agg, usize, DDSketch)> {
-    let batch = all(store, "m_30m");
+/// Per (host, bucket) the rollup rows of `m`'s rollup table at `grain`
+/// merged, with the number of partial rows each had and the merged sketch.
+fn rollup_aggregates(store: &Store, grain: RollupGrain) -> BTreeMap<Key, (Agg, usize, DDSketch)> {
+    let batch = all(store, &grain.table_name("m"));
     let col = |name: &str| std::sync::Arc::clone(batch.column_by_name(name).unwrap());
     let host = col("host");
     let time = col("time");
@@ -107,7 +108,7 @@ fn rollup_aggregates(store: &Store) -> BTreeMap<Key, (Agg, usize, DDSketch)> {
             continue;
         }
         let key = (array_value_to_string(&host, i).unwrap(), time.value(i));
-        assert_eq!(key.1 % ROLLUP_NANOS, 0, "rollup times start half-hours");
+        assert_eq!(key.1 % grain.nanos(), 0, "rollup times start buckets");
         let (agg, parts, sketch) = out.entry(key).or_insert((
             Agg {
                 count: 0,
@@ -147,13 +148,22 @@ fn write(store: &Store, start: i64, rows: i64) {
         .unwrap();
 }
 
+/// Checks both grains; returns how many partial rows (beyond one per
+/// series and bucket) they hold.
 fn assert_rollups_match_raw(store: &Store) -> usize {
-    let raw = raw_aggregates(store);
-    let rolled = rollup_aggregates(store);
+    RollupGrain::ALL
+        .into_iter()
+        .map(|grain| assert_grain_matches_raw(store, grain))
+        .sum()
+}
+
+fn assert_grain_matches_raw(store: &Store, grain: RollupGrain) -> usize {
+    let raw = raw_aggregates(store, grain);
+    let rolled = rollup_aggregates(store, grain);
     assert_eq!(
         raw.keys().collect::<Vec<_>>(),
         rolled.keys().collect::<Vec<_>>(),
-        "the same series and half-hours"
+        "the same series and buckets ({grain:?})"
     );
     let mut partials = 0;
     for (key, want) in &raw {
@@ -188,11 +198,16 @@ fn partial_rollups_across_persists_and_memory_add_up_to_the_raw_aggregates() {
     for round in 0..3 {
         write(&store, t0 + round * 11, 300);
         let summary = store.persist().unwrap();
-        assert!(summary.rollup_files >= 2, "a rollup file per table and day");
+        assert_eq!(
+            summary.rollup_files, 4,
+            "a rollup file per table, grain and day (two days)"
+        );
     }
     write(&store, t0 + 33, 300);
     assert!(store.buffered_rows() > 0);
     assert!(store.table_names("db").contains(&"m_30m".to_owned()));
+    assert!(store.table_names("db").contains(&"m_1d".to_owned()));
+    assert_eq!(raw_aggregates(&store, RollupGrain::Day).len(), 3 * 2);
     let partials = assert_rollups_match_raw(&store);
     assert!(partials > 0, "the test must exercise partial rollups");
 
@@ -201,7 +216,7 @@ fn partial_rollups_across_persists_and_memory_add_up_to_the_raw_aggregates() {
     assert!(schema.column_with_name("ok_sum").is_some());
     assert!(schema.column_with_name("ok_sketch").is_none());
 
-    // Compaction merges partials into one row per series and half-hour;
+    // Compaction merges partials into one row per series and bucket;
     // the totals stay the same, also across a restart.
     store.persist().unwrap();
     let before = store.rollup_files().len();
@@ -237,7 +252,7 @@ fn rollups_keep_their_own_retention() {
     store.expire().unwrap();
     let raw = all(&store, "m");
     assert_eq!(raw.num_rows(), 30, "old raw rows are gone");
-    let rollups = rollup_aggregates(&store);
+    let rollups = rollup_aggregates(&store, RollupGrain::HalfHour);
     let old = rollups
         .keys()
         .filter(|(_, t)| *t < (now - 86_400) * 1_000_000_000)
@@ -249,9 +264,12 @@ fn rollups_keep_their_own_retention() {
         .set_rollup_retention("db", Some(Duration::from_secs(86_400)))
         .unwrap();
     store.expire().unwrap();
-    assert!(rollup_aggregates(&store)
+    assert!(rollup_aggregates(&store, RollupGrain::HalfHour)
         .keys()
         .all(|(_, t)| *t >= (now - 86_400) * 1_000_000_000 - ROLLUP_NANOS));
+    assert!(rollup_aggregates(&store, RollupGrain::Day)
+        .keys()
+        .all(|(_, t)| *t >= (now - 86_400) * 1_000_000_000 - RollupGrain::Day.nanos()));
     assert!(store
         .rollup_files()
         .iter()
@@ -280,6 +298,12 @@ fn a_raw_table_named_like_a_rollup_table_wins() {
     let names = store.table_names("db");
     assert_eq!(names.iter().filter(|n| *n == "m_30m").count(), 1);
     assert!(names.contains(&"m_30m_30m".to_owned()));
+    assert!(names.contains(&"m_1d".to_owned()));
+    assert_eq!(
+        all(&store, "m_1d").num_rows(),
+        3,
+        "one row per host and day"
+    );
     assert!(store.table_schema("db", "nothing_30m").is_none());
 }
 
@@ -301,11 +325,13 @@ fn late_rows_past_the_raw_retention_still_reach_the_rollups() {
     write(&store, now - 5 * 86_400, 20);
     store.persist().unwrap();
     assert_eq!(all(&store, "m").num_rows(), 0, "past the raw retention");
-    let rolled: u64 = rollup_aggregates(&store)
-        .values()
-        .map(|(a, _, _)| a.count)
-        .sum();
-    assert_eq!(rolled, 60, "within the rollup retention");
+    for grain in RollupGrain::ALL {
+        let rolled: u64 = rollup_aggregates(&store, grain)
+            .values()
+            .map(|(a, _, _)| a.count)
+            .sum();
+        assert_eq!(rolled, 60, "within the rollup retention ({grain:?})");
+    }
     assert!(store.files().is_empty());
     assert!(!store.rollup_files().is_empty());
 }

@@ -297,8 +297,8 @@ fn a_restart_keeps_data_and_tokens() {
         .collect();
     assert_eq!(write_v1(&weir.url, Some(&writer), "db=keep", &body).0, 204);
     weir.stop();
-    // A clean stop persists the buffer: the rows (and their half-hour
-    // rollups) are in Parquet.
+    // A clean stop persists the buffer: the rows (and their half-hour and
+    // daily rollups) are in Parquet.
     let parquet = std::fs::read_dir(dir.join("data"))
         .unwrap()
         .filter(|e| {
@@ -306,7 +306,7 @@ fn a_restart_keeps_data_and_tokens() {
                 .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet"))
         })
         .count();
-    assert_eq!(parquet, 2, "no Parquet files after a clean stop");
+    assert_eq!(parquet, 3, "no Parquet files after a clean stop");
 
     let weir = server(&dir, &[]);
     assert!(weir.admin.is_none(), "no new admin token: {:?}", weir.lines);

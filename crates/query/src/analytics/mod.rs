@@ -148,11 +148,12 @@ async fn run(
 }
 
 /// `SELECT items FROM table WHERE … GROUP BY group ORDER BY group`.
-fn select(p: &Params, items: &[String], group: &[String], conds: &[String]) -> String {
+/// `SELECT items FROM from WHERE (p's conditions and conds) GROUP BY group
+/// ORDER BY group`.
+fn select(from: &str, p: &Params, items: &[String], group: &[String], conds: &[String]) -> String {
     let mut sql = format!(
-        "SELECT {} FROM {}{}",
+        "SELECT {} FROM {from}{}",
         items.join(", "),
-        ident(&p.table),
         p.where_clause(conds)
     );
     if !group.is_empty() {
@@ -274,8 +275,10 @@ fn header(p: &Params, rest: &[&str]) -> String {
 fn base_json(p: &Params, source: &Source) -> Map<String, Value> {
     let mut o = Map::new();
     o.insert("source".into(), json!(source.name()));
-    if let Source::Rollup(table) = source {
-        o.insert("rollup_table".into(), json!(table));
+    let tables = source.tables(&source.params(p));
+    if let Some(first) = tables.first() {
+        o.insert("rollup_table".into(), json!(first));
+        o.insert("rollup_tables".into(), json!(tables));
     }
     o.insert("table".into(), json!(p.table));
     if let Some(f) = &p.field {
@@ -312,13 +315,15 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
             .into());
     }
     check_columns(engine, p, &[])?;
-    let source = Source::choose(engine, p, Some(field), &[])?;
+    let source = Source::choose(engine, p, Some(field), &[], &[])?;
     let column = source.distribution_column(field);
     let (mut items, group) = p.groups();
     items.push(format!("{} AS \"__weir_n\"", source.count(Some(field))));
     items.push(format!("cdf({column}, {points}) AS \"__weir_points\""));
+    let read = source.params(p);
     let sql = select(
-        &source.params(p),
+        &source.from(&read),
+        &read,
         &items,
         &group,
         &[format!("{column} IS NOT NULL")],
@@ -380,7 +385,7 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
         return Err("q: empty".to_owned().into());
     }
     check_columns(engine, p, &[])?;
-    let source = Source::choose(engine, p, Some(field), &[])?;
+    let source = Source::choose(engine, p, Some(field), &[], &[])?;
     let column = source.distribution_column(field);
     let read = source.params(p);
     let (mut items, mut group) = p.groups();
@@ -394,7 +399,13 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
         "quantiles({column}, {}) AS \"__weir_q\"",
         q_list.join(", ")
     ));
-    let sql = select(&read, &items, &group, &[format!("{column} IS NOT NULL")]);
+    let sql = select(
+        &source.from(&read),
+        &read,
+        &items,
+        &group,
+        &[format!("{column} IS NOT NULL")],
+    );
     let batches = run(engine, p, &sql).await?;
     let q_names: Vec<String> = qs.iter().map(|q| format!("q{q}")).collect();
     let mut rest = vec!["time", "count"];
@@ -459,7 +470,7 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
     if has_partial {
         reads.push(("partial", true));
     }
-    let source = Source::choose(engine, p, None, &reads)?;
+    let source = Source::choose(engine, p, None, &reads, &[])?;
     let read = source.params(p);
     let (mut items, mut group) = p.groups();
     if let Some(b) = read.bucket() {
@@ -478,7 +489,7 @@ pub async fn rainbow(engine: &QueryEngine, p: &Params) -> Result<Answer, Analyti
     if has_partial {
         items.push(format!("{} AS \"__weir_p\"", source.count_true("partial")));
     }
-    let sql = select(&read, &items, &group, &[]);
+    let sql = select(&source.from(&read), &read, &items, &group, &[]);
     let batches = run(engine, p, &sql).await?;
     // (group, time) → counts per category, partial count.
     type Slot = (Map<String, Value>, Value, Vec<(String, i64)>, i64);
@@ -599,7 +610,7 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         }
         _ => None,
     };
-    let source = Source::choose(engine, p, sketch_of, &reads)?;
+    let source = Source::choose(engine, p, sketch_of, &reads, &[&rows_dim, &cols_dim])?;
     let value = match (agg, field) {
         ("count", f) => format!("CAST({} AS DOUBLE)", source.count(f)),
         (_, Some(f)) if agg.starts_with('p') => {
@@ -629,7 +640,8 @@ pub async fn pivot(engine: &QueryEngine, p: &Params) -> Result<Answer, Analytics
         "\"__weir_row_key\"".to_owned(),
         "\"__weir_column_key\"".to_owned(),
     ];
-    let sql = select(&source.params(p), &items, &group, &[]);
+    let read = source.params(p);
+    let sql = select(&source.from(&read), &read, &items, &group, &[]);
     let batches = run(engine, p, &sql).await?;
     let mut row_keys: Vec<String> = Vec::new();
     let mut col_keys: Vec<String> = Vec::new();

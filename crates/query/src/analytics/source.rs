@@ -1,20 +1,26 @@
-//! Which rows answer a question: the raw table, or its half-hour rollups
-//! (`<table>_30m`, see the store), chosen by parameter `source` (`auto`,
-//! the default; `raw`; `rollup`).
+//! Which rows answer a question: the raw table, or its rollups
+//! (`<table>_30m` and `<table>_1d`, see the store), chosen by parameter
+//! `source` (`auto`, the default; `raw`; `rollup`).
 //!
 //! `auto` reads rollups when they can answer and the question is one they
 //! answer much faster: `start` is given and the range is at least
-//! [`LONG_RANGE`], the
-//! buckets (`every`) are whole half-hours, and every column the question
-//! names is a tag of the rollups (or, for the field, has its sketch).
-//! Rollup answers start at the half-hour that holds `start` and end with
-//! the half-hour that holds the last instant before `end` (both rounded
-//! out to whole half-hours), and their buckets start at half-hours. A
-//! table with days persisted before weir wrote rollups is answered raw.
+//! [`LONG_RANGE`], the buckets (`every`) are whole half-hours, and every
+//! column the question names is a tag of the rollups (or, for the field,
+//! has its sketch). Rollup answers start at the half-hour that holds
+//! `start` and end with the half-hour that holds the last instant before
+//! `end` (both rounded out to whole half-hours), and their buckets start at
+//! half-hours. A table with days persisted before weir wrote rollups is
+//! answered raw.
+//!
+//! The whole UTC days of a rollup answer are read from the daily rollups
+//! (48 times fewer rows) and only the partial days at its ends from the
+//! half-hour ones, unless a daily row could straddle two of the answer's
+//! buckets (`every` not whole days, or buckets not starting at midnight)
+//! or the question groups by `half_hour_of_day`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use store::{rollup_table_name, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN};
+use store::{RollupGrain, ROLLUP_ROWS_COLUMN};
 
 use super::params::ident;
 use super::{AnalyticsError, Dimension, Params};
@@ -28,21 +34,32 @@ pub const LONG_RANGE: Duration = Duration::from_secs(24 * 3600);
 pub(crate) enum Source {
     /// The raw table, exact.
     Raw,
-    /// The rollup table of this name: counts, sums, minima and maxima
-    /// exact, quantiles within 1 %.
-    Rollup(String),
+    /// Rollups: counts, sums, minima and maxima exact, quantiles within 1 %.
+    Rollup(Rollups),
+}
+
+/// The rollup tables an answer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rollups {
+    /// The half-hour table: the whole range, or its partial days.
+    half_hour: String,
+    /// The daily table and the whole UTC days `[from, to)` (ns) read from
+    /// it, if any.
+    days: Option<(String, i64, i64)>,
 }
 
 impl Source {
     /// The source for `p`, whose distribution is of `field` (if any: its
     /// sketches are needed), that also reads `columns` of the raw table
     /// (bool: whether the column is a field, read as `<column>_sum` or
-    /// `_count` of the rollups, else a tag).
+    /// `_count` of the rollups, else a tag) and groups by `dims` besides
+    /// `p.group_by`.
     pub(crate) fn choose(
         engine: &QueryEngine,
         p: &Params,
         field: Option<&str>,
         columns: &[(&str, bool)],
+        dims: &[&Dimension],
     ) -> Result<Source, AnalyticsError> {
         let wanted = p.extra("source").unwrap_or("auto");
         if !matches!(wanted, "auto" | "raw" | "rollup") {
@@ -51,46 +68,108 @@ impl Source {
         if wanted == "raw" {
             return Ok(Source::Raw);
         }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(i64::MAX, |d| {
+                i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+            });
+        let rollups = || {
+            Source::Rollup(Rollups {
+                half_hour: RollupGrain::HalfHour.table_name(&p.table),
+                days: whole_days(engine, p, dims, now),
+            })
+        };
         let why_not = why_not_rollups(engine, p, field, columns);
         match (wanted, why_not) {
             ("rollup", Some(reason)) => {
                 Err(format!("source: rollups cannot answer this: {reason}").into())
             }
-            ("rollup", None) => Ok(Source::Rollup(rollup_table_name(&p.table))),
+            ("rollup", None) => Ok(rollups()),
             (_, Some(_)) => Ok(Source::Raw),
             (_, None) => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(i64::MAX, |d| {
-                        i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
-                    });
                 // Without a start the range is whatever is stored: exact.
                 let long = p.start.is_some_and(|s| {
                     let end = p.end.unwrap_or(now);
                     end.saturating_sub(s) >= LONG_RANGE.as_nanos() as i64
                 });
-                Ok(if long {
-                    Source::Rollup(rollup_table_name(&p.table))
-                } else {
-                    Source::Raw
-                })
+                Ok(if long { rollups() } else { Source::Raw })
             }
         }
     }
 
-    /// The parameters to query with: for rollups, their table and a start
-    /// at the half-hour that holds `start`.
+    /// The parameters to query with: for rollups, the half-hour table and
+    /// a start at the half-hour that holds `start`.
     pub(crate) fn params(&self, p: &Params) -> Params {
         match self {
             Source::Raw => p.clone(),
-            Source::Rollup(table) => Params {
-                table: table.clone(),
-                start: p
-                    .start
-                    .map(|s| s.div_euclid(ROLLUP_NANOS).saturating_mul(ROLLUP_NANOS)),
+            Source::Rollup(r) => Params {
+                table: r.half_hour.clone(),
+                start: p.start.map(|s| RollupGrain::HalfHour.floor(s)),
                 ..p.clone()
             },
         }
+    }
+
+    /// The rollup tables a query on `read` (from [`Source::params`])
+    /// reads, each with the time range (ns, `[from, to)`, `None`: open) it
+    /// reads from it; nothing for raw rows.
+    fn parts(&self, read: &Params) -> Vec<(&str, Option<i64>, Option<i64>)> {
+        let Source::Rollup(r) = self else {
+            return Vec::new();
+        };
+        let Some((daily, from, to)) = &r.days else {
+            return vec![(&r.half_hour, None, None)];
+        };
+        let mut parts = Vec::new();
+        if read.start.is_some_and(|s| s < *from) {
+            parts.push((r.half_hour.as_str(), None, Some(*from)));
+        }
+        parts.push((daily.as_str(), Some(*from), Some(*to)));
+        if read.end.is_none_or(|e| e > *to) {
+            parts.push((r.half_hour.as_str(), Some(*to), None));
+        }
+        parts
+    }
+
+    /// The rollup tables a query on `read` reads, coarsest first, once each.
+    pub(crate) fn tables(&self, read: &Params) -> Vec<String> {
+        let mut tables: Vec<String> = Vec::new();
+        for (t, ..) in self.parts(read) {
+            if !tables.iter().any(|seen| seen == t) {
+                tables.push(t.to_owned());
+            }
+        }
+        tables.sort_by_key(|t| !t.ends_with(RollupGrain::Day.suffix()));
+        tables
+    }
+
+    /// The SQL a query on `read` (from [`Source::params`]) selects from: a
+    /// table, or the union of the daily rollups of the whole days and the
+    /// half-hour rollups of the partial days at the ends.
+    pub(crate) fn from(&self, read: &Params) -> String {
+        let parts = self.parts(read);
+        if parts.len() <= 1 {
+            return parts
+                .first()
+                .map_or_else(|| ident(&read.table), |(t, ..)| ident(t));
+        }
+        let at = |ns: i64| format!("to_timestamp_nanos({ns})");
+        let selects: Vec<String> = parts
+            .iter()
+            .map(|(table, from, to)| {
+                let conds: Vec<String> = from
+                    .map(|f| format!("time >= {}", at(f)))
+                    .into_iter()
+                    .chain(to.map(|t| format!("time < {}", at(t))))
+                    .collect();
+                format!(
+                    "SELECT * FROM {} WHERE {}",
+                    ident(table),
+                    conds.join(" AND ")
+                )
+            })
+            .collect();
+        format!("({}) AS \"__weir_rows\"", selects.join(" UNION ALL "))
     }
 
     /// What `"source"` says in an answer.
@@ -167,14 +246,17 @@ fn why_not_rollups(
     field: Option<&str>,
     columns: &[(&str, bool)],
 ) -> Option<String> {
-    let rollup = rollup_table_name(&p.table);
+    let rollup = RollupGrain::HalfHour.table_name(&p.table);
     if !engine.store.is_rollup_table(&p.db, &rollup) {
         return Some(format!("table {:?} has no rollups", p.table));
     }
     let Some(schema) = engine.store.table_schema(&p.db, &rollup) else {
         return Some(format!("table {:?} has no rollups", p.table));
     };
-    if !engine.store.rollups_cover(&p.db, &p.table) {
+    if !engine
+        .store
+        .rollups_cover(&p.db, &p.table, RollupGrain::HalfHour)
+    {
         return Some(format!(
             "some of table {:?} was stored before weir kept rollups",
             p.table
@@ -220,4 +302,39 @@ fn why_not_rollups(
         }
     }
     None
+}
+
+/// The daily rollup table of `p.table` and the whole UTC days `[from, to)`
+/// (ns) of `p`'s range it can answer, if it can answer any.
+fn whole_days(
+    engine: &QueryEngine,
+    p: &Params,
+    dims: &[&Dimension],
+    now: i64,
+) -> Option<(String, i64, i64)> {
+    let day = RollupGrain::Day;
+    // Rollup answers start at the half-hour that holds `start`.
+    let start = RollupGrain::HalfHour.floor(p.start?);
+    let from = day.floor(start.saturating_add(day.nanos() - 1));
+    let to = day.floor(p.end.unwrap_or(now));
+    if from >= to {
+        return None;
+    }
+    // A daily row must fall in one bucket: whole days from midnight.
+    let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    if p.every
+        .is_some_and(|e| nanos(e) % day.nanos() != 0 || start.rem_euclid(day.nanos()) != 0)
+    {
+        return None;
+    }
+    let half_hourly = p
+        .group_by
+        .iter()
+        .chain(dims.iter().copied())
+        .any(|d| *d == Dimension::HalfHourOfDay);
+    let daily = day.table_name(&p.table);
+    let usable = !half_hourly
+        && engine.store.is_rollup_table(&p.db, &daily)
+        && engine.store.rollups_cover(&p.db, &p.table, day);
+    usable.then_some((daily, from, to))
 }

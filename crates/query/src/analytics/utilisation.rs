@@ -102,7 +102,13 @@ pub async fn utilisation(engine: &QueryEngine, p: &Params) -> Result<Answer, Ana
         end: Some(end),
         ..p.clone()
     };
-    let sql = select(&bounded, &items, &group, &[format!("{f} IS NOT NULL")]);
+    let sql = select(
+        &ident(&bounded.table),
+        &bounded,
+        &items,
+        &group,
+        &[format!("{f} IS NOT NULL")],
+    );
     let batches = run(engine, p, &sql).await?;
     let mut roles: BTreeMap<String, Vec<NodeFigures>> = BTreeMap::new();
     for batch in &batches {
