@@ -10,7 +10,7 @@
 //!
 //! Over numbers both keep every value of a group in memory (as `median`
 //! does) and are exact. Over a sketch column (the `F_sketch` columns of the
-//! rollup tables `<table>_30m`, or `sketch(field)`) they merge the
+//! rollup tables `<table>_30m` and `_1d`, or `sketch(field)`) they merge the
 //! sketches and answer from the merge: within 1 % of a value of the
 //! distribution, in memory bounded by the sketch. NULLs and NaNs are
 //! skipped; a group with no values gives NULL.

@@ -22,10 +22,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::buffer::align;
+use crate::catalog::Catalog;
 use crate::error::StoreError;
-use crate::manifest::ParquetFile;
+use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{Input, SortedMerge};
-use crate::rollup::{merge_partials, RollupGrain, RollupLayout};
+use crate::rollup::{coarsen, merge_partials, RollupGrain, RollupLayout};
 use crate::{
     arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff,
     rollup_cutoff, write_lock, Inner, COMPACT_AT_FILES,
@@ -83,7 +84,7 @@ impl Inner {
                 .or_default()
                 .push(file.clone());
         }
-        let mut merged = 0;
+        let mut merged = self.derive_daily_rollups(&catalog, &mut manifest, &days)?;
         for ((db, table, rollup, day), files) in days {
             let sizes: Vec<u64> = files.iter().map(|f| f.bytes).collect();
             let Some(mut range) = plan_merge(&sizes, day < today) else {
@@ -162,6 +163,58 @@ impl Inner {
             }
         }
         Ok(merged)
+    }
+
+    /// Writes the daily rollups of each day that has half-hour rollups but
+    /// none at that grain (persisted before weir wrote them), derived from
+    /// its half-hour rows, if they fit in [`MAX_ROLLUP_MERGE_BYTES`];
+    /// returns how many days it did.
+    fn derive_daily_rollups(
+        &self,
+        catalog: &Catalog,
+        manifest: &mut Manifest,
+        days: &BTreeMap<(String, String, bool, i64), Vec<ParquetFile>>,
+    ) -> Result<usize, StoreError> {
+        let mut derived = 0;
+        for (db, raw, day) in manifest.days_without_daily_rollups() {
+            let half_hour = RollupGrain::HalfHour.table_name(&raw);
+            let Some(files) = days.get(&(db.clone(), half_hour.clone(), true, day)) else {
+                continue;
+            };
+            let cutoff = rollup_cutoff(catalog, &db);
+            // The day that holds the cutoff has no whole daily row.
+            let start = day.saturating_mul(persist::DAY_NANOS);
+            let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+            if cutoff.is_some_and(|c| start < c) || bytes > MAX_ROLLUP_MERGE_BYTES {
+                continue;
+            }
+            let Some(layout) = catalog
+                .table(&db, &raw)
+                .map(|t| RollupLayout::of(&arrow_schema(t)))
+            else {
+                continue;
+            };
+            let daily = RollupGrain::Day.table_name(&raw);
+            let number = manifest.next_file + 1;
+            let written = self
+                .merge_rollup_files(&half_hour, &layout, files, cutoff)
+                .and_then(|rows| coarsen(&daily, &layout, &rows, RollupGrain::Day))
+                .and_then(|rows| {
+                    let rows = std::iter::once(Ok(rows));
+                    self.write_file((&db, &daily), number, &layout.schema, rows, true, true)
+                });
+            match written {
+                Ok(file) => {
+                    manifest.next_file = number;
+                    manifest.files.extend(file);
+                    self.save_manifest(manifest)?;
+                    write_lock(&self.buffer).manifest = manifest.clone();
+                    derived += 1;
+                }
+                Err(e) => tracing::error!("not deriving daily rollups of {db}.{raw}: {e}"),
+            }
+        }
+        Ok(derived)
     }
 
     /// The rows of `files` (one table and day, in write order) as one

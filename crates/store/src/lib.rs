@@ -407,9 +407,13 @@ impl Store {
 
     /// Whether every UTC day of raw table `db.table` that has persisted
     /// files also has rollup files at `grain` (false for data stored before
-    /// weir wrote them, until it is rewritten).
+    /// weir wrote them, until compaction derives them or the day is
+    /// rewritten). For daily rollups a day counts when it has raw or
+    /// half-hour files and starts at or after [`Store::first_whole_rollup_day`].
     pub fn rollups_cover(&self, db: &str, table: &str, grain: RollupGrain) -> bool {
+        let from = self.first_whole_rollup_day(db);
         let rollup = grain.table_name(table);
+        let half_hour = RollupGrain::HalfHour.table_name(table);
         let buffer = read_lock(&self.inner.buffer);
         let files = &buffer.manifest.files;
         let day = |f: &ParquetFile| f.min_time.div_euclid(persist::DAY_NANOS);
@@ -420,8 +424,29 @@ impl Store {
             .collect();
         files
             .iter()
-            .filter(|f| !f.rollup && f.db == db && f.table == table)
-            .all(|f| rolled.contains(&day(f)))
+            .filter(|f| {
+                f.db == db
+                    && ((!f.rollup && f.table == table)
+                        || (grain == RollupGrain::Day && f.rollup && f.table == half_hour))
+            })
+            .map(day)
+            .filter(|&d| grain != RollupGrain::Day || d.saturating_mul(persist::DAY_NANOS) >= from)
+            .all(|d| rolled.contains(&d))
+    }
+
+    /// The first UTC midnight (ns) from which database `db`'s daily rollup
+    /// rows are whole: the day that holds the rollup retention's cutoff
+    /// keeps only its half-hours after it, so its daily row is dropped.
+    pub fn first_whole_rollup_day(&self, db: &str) -> i64 {
+        rollup_cutoff(&lock(&self.inner.catalog), db).map_or(i64::MIN, |c| {
+            RollupGrain::Day
+                .floor(c)
+                .saturating_add(if c.rem_euclid(persist::DAY_NANOS) == 0 {
+                    0
+                } else {
+                    persist::DAY_NANOS
+                })
+        })
     }
 
     /// Whether `db.table` is a rollup table (`<raw>_30m` or `<raw>_1d`,
@@ -741,6 +766,12 @@ impl Inner {
         };
         let mut summary = PersistSummary::default();
         let mut files = Vec::new();
+        // Days persisted before weir wrote daily rollups: compaction
+        // derives their daily rows from all their half-hour rows at once, so
+        // a late row for one must not start a daily file of its own.
+        let undaily = read_lock(&self.buffer)
+            .manifest
+            .days_without_daily_rollups();
         for generation in &sealed {
             let mut tables: Vec<_> = generation.tables.iter().collect();
             tables.sort_by(|a, b| a.0.cmp(b.0));
@@ -764,7 +795,14 @@ impl Inner {
                 for day in persist::split_by_day(table, &sorted)? {
                     // Rollups may outlive raw rows: each has its own cutoff.
                     let mut rollups = Vec::with_capacity(RollupGrain::ALL.len());
+                    let day_number =
+                        persist::time_bounds(&day).map(|(t, _)| t.div_euclid(persist::DAY_NANOS));
                     for grain in RollupGrain::ALL {
+                        let pre_daily = day_number
+                            .is_some_and(|d| undaily.contains(&(db.clone(), table.clone(), d)));
+                        if grain == RollupGrain::Day && pre_daily {
+                            continue;
+                        }
                         let rolled = layout.summarise(table, &day, grain)?;
                         let kept = keep_after(&rolled, rollup_cutoff(&catalog, db), table)?;
                         rollups.push((grain.table_name(table), kept));

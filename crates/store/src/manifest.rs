@@ -2,12 +2,15 @@
 //! log segment everything is persisted. Saved atomically after the files it
 //! names are durable, so a crash leaves either the old or the new set.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::write_atomically;
 use crate::error::StoreError;
+use crate::persist::DAY_NANOS;
+use crate::rollup::RollupGrain;
 
 /// One persisted Parquet file: rows of one table, sorted by series and time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +63,32 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
             Err(e) => Err(StoreError::io("reading the manifest", path, e)),
         }
+    }
+
+    /// The (database, raw table, UTC day number) of each day with
+    /// half-hour rollup files but no daily ones: persisted before weir
+    /// wrote daily rollups, or with its daily row dropped at the rollup
+    /// retention's cutoff.
+    pub(crate) fn days_without_daily_rollups(&self) -> HashSet<(String, String, i64)> {
+        let days = |grain: RollupGrain| -> HashSet<(String, String, i64)> {
+            self.files
+                .iter()
+                .filter(|f| f.rollup)
+                .filter_map(|f| match RollupGrain::of_table(&f.table) {
+                    Some((raw, g)) if g == grain => Some((
+                        f.db.clone(),
+                        raw.to_owned(),
+                        f.min_time.div_euclid(DAY_NANOS),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        };
+        let daily = days(RollupGrain::Day);
+        days(RollupGrain::HalfHour)
+            .into_iter()
+            .filter(|d| !daily.contains(d))
+            .collect()
     }
 
     /// Saves the manifest atomically.

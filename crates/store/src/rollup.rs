@@ -404,6 +404,28 @@ pub(crate) fn merge_partials(
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(arrow_err)
 }
 
+/// The rollup rows of `batch` (any grain finer than `grain`, `layout`'s
+/// schema) at `grain`: times floored to its buckets, then merged.
+pub(crate) fn coarsen(
+    table: &str,
+    layout: &RollupLayout,
+    batch: &RecordBatch,
+    grain: RollupGrain,
+) -> Result<RecordBatch, StoreError> {
+    let at = layout.tags.len();
+    let time = downcast::<TimestampNanosecondArray>(batch.column(at), table)?;
+    let floored =
+        TimestampNanosecondArray::from_iter_values(time.values().iter().map(|&t| grain.floor(t)));
+    let mut columns = batch.columns().to_vec();
+    columns[at] = Arc::new(floored);
+    let coarse =
+        RecordBatch::try_new(batch.schema(), columns).map_err(|source| StoreError::Arrow {
+            table: table.to_owned(),
+            source,
+        })?;
+    merge_partials(table, layout, &coarse)
+}
+
 fn downcast<'a, T: 'static>(column: &'a ArrayRef, table: &str) -> Result<&'a T, StoreError> {
     column
         .as_any()

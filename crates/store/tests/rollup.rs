@@ -335,3 +335,40 @@ fn late_rows_past_the_raw_retention_still_reach_the_rollups() {
     assert!(store.files().is_empty());
     assert!(!store.rollup_files().is_empty());
 }
+
+#[test]
+fn days_stored_before_daily_rollups_get_them_from_their_half_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = 1_700_000_000 - 1_700_000_000 % 86_400 - 3_600;
+    {
+        let store = open(dir.path());
+        write(&store, t0, 300);
+        store.persist().unwrap();
+    }
+    // What an older weir left: raw and half-hour files, no daily ones.
+    let path = dir.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    manifest["files"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|f| f["table"] != "m_1d");
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let store = open(dir.path());
+    assert!(store.rollups_cover("db", "m", RollupGrain::HalfHour));
+    assert!(!store.rollups_cover("db", "m", RollupGrain::Day));
+    assert!(rollup_aggregates(&store, RollupGrain::Day).is_empty());
+    // A late row for such a day starts no daily file of its own…
+    write(&store, t0 + 5, 1);
+    store.persist().unwrap();
+    assert!(!store.rollups_cover("db", "m", RollupGrain::Day));
+    // …compaction derives each day's daily rows from all its half-hours.
+    while store.compact().unwrap() > 0 {}
+    assert!(store.rollups_cover("db", "m", RollupGrain::Day));
+    assert_eq!(assert_rollups_match_raw(&store), 0);
+    drop(store);
+    let store = open(dir.path());
+    assert!(store.rollups_cover("db", "m", RollupGrain::Day));
+    assert_grain_matches_raw(&store, RollupGrain::Day);
+}

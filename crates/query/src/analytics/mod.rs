@@ -13,10 +13,11 @@
 //! - [`utilisation`]: per node, mean rate over a window ÷ its peak over a
 //!   longer one; its CDF per role, the bottleneck role, balance ratios.
 //!
-//! The first four read the half-hour rollups instead of the raw rows when
-//! the range is long and the grain coarse (parameter `source`: `auto`,
-//! `raw`, `rollup`; see [`LONG_RANGE`]); every answer says which it read
-//! (`"source": "raw"` or `"rollup"`). Utilisation reads raw rows.
+//! The first four read the rollups (half-hourly, and daily for whole days)
+//! instead of the raw rows when the range is long and the grain coarse
+//! (parameter `source`: `auto`, `raw`, `rollup`; see [`LONG_RANGE`]); every
+//! answer says which it read (`"source": "raw"` or `"rollup"`, with
+//! `"rollup_tables"`). Utilisation reads raw rows.
 
 mod params;
 mod source;

@@ -315,7 +315,10 @@ fn whole_days(
     let day = RollupGrain::Day;
     // Rollup answers start at the half-hour that holds `start`.
     let start = RollupGrain::HalfHour.floor(p.start?);
-    let from = day.floor(start.saturating_add(day.nanos() - 1));
+    // The day that holds the rollup retention's cutoff has no daily row.
+    let from = day
+        .floor(start.saturating_add(day.nanos() - 1))
+        .max(engine.store.first_whole_rollup_day(&p.db));
     let to = day.floor(p.end.unwrap_or(now));
     if from >= to {
         return None;
