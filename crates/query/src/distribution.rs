@@ -17,7 +17,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray, StructArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, ListArray, StructArray,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Schema};
 use arrow::record_batch::RecordBatch;
@@ -25,7 +27,8 @@ use datafusion::common::utils::SingleRowListArrayBuilder;
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
+    Signature, Volatility,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use sketch::DDSketch;
@@ -161,6 +164,32 @@ impl AggregateUDFImpl for Quantiles {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let finish = quantiles_finish(&args)?;
+        if sketch_input(&args) {
+            return Ok(Box::new(Sketches::new(finish)));
+        }
+        Ok(Box::new(Values::new(finish)))
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        sketch_input(&args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SketchGroups::new(quantiles_finish(&args)?)))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(state_of(&args))
+    }
+}
+
+/// The qs of a `quantiles` call: its constant arguments after the first.
+fn quantiles_finish(args: &AccumulatorArgs) -> Result<Finish> {
+    {
         let mut qs = Vec::with_capacity(args.exprs.len().saturating_sub(1));
         for (i, expr) in args.exprs.iter().enumerate().skip(1) {
             match constant(expr) {
@@ -174,14 +203,7 @@ impl AggregateUDFImpl for Quantiles {
                 None => return plan_err!("quantiles: argument {} must be a constant", i + 1),
             }
         }
-        if sketch_input(&args) {
-            return Ok(Box::new(Sketches::new(Finish::Quantiles(qs))));
-        }
-        Ok(Box::new(Values::new(Finish::Quantiles(qs))))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_of(&args))
+        Ok(Finish::Quantiles(qs))
     }
 }
 
@@ -216,20 +238,37 @@ impl AggregateUDFImpl for Cdf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let n = match args.exprs.get(1).and_then(constant) {
-            Some(ScalarValue::Int64(Some(n))) if (1..=MAX_CDF_POINTS).contains(&n) => n,
-            Some(v) => return plan_err!("cdf: n is {v}; it must be from 1 to {MAX_CDF_POINTS}"),
-            None => return plan_err!("cdf: n must be a constant"),
-        };
+        let finish = cdf_finish(&args)?;
         if sketch_input(&args) {
-            return Ok(Box::new(Sketches::new(Finish::Cdf(n as usize))));
+            return Ok(Box::new(Sketches::new(finish)));
         }
-        Ok(Box::new(Values::new(Finish::Cdf(n as usize))))
+        Ok(Box::new(Values::new(finish)))
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        sketch_input(&args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SketchGroups::new(cdf_finish(&args)?)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(state_of(&args))
     }
+}
+
+/// The number of points of a `cdf` call: its constant second argument.
+fn cdf_finish(args: &AccumulatorArgs) -> Result<Finish> {
+    let n = match args.exprs.get(1).and_then(constant) {
+        Some(ScalarValue::Int64(Some(n))) if (1..=MAX_CDF_POINTS).contains(&n) => n,
+        Some(v) => return plan_err!("cdf: n is {v}; it must be from 1 to {MAX_CDF_POINTS}"),
+        None => return plan_err!("cdf: n must be a constant"),
+    };
+    Ok(Finish::Cdf(n as usize))
 }
 
 /// What to make of the collected values.
@@ -345,6 +384,112 @@ impl Accumulator for Sketches {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.merged.size()
+    }
+}
+
+/// [`Sketches`] for every group of a grouped aggregation at once: each row's
+/// sketch merges straight into its group's, without DataFusion splitting
+/// the batch per group first.
+#[derive(Debug)]
+struct SketchGroups {
+    finish: Finish,
+    groups: Vec<DDSketch>,
+}
+
+impl SketchGroups {
+    fn new(finish: Finish) -> SketchGroups {
+        SketchGroups {
+            finish,
+            groups: Vec::new(),
+        }
+    }
+
+    /// The answer of one merged sketch.
+    fn answer(&self, sketch: &DDSketch) -> Result<ScalarValue> {
+        if sketch.count() == 0 {
+            return self.finish.empty();
+        }
+        let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
+        Ok(self.finish.answer(at, |i, n| at(i as f64 / n as f64)))
+    }
+}
+
+impl GroupsAccumulator for SketchGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.groups
+            .resize_with(total_num_groups.max(self.groups.len()), DDSketch::default);
+        let Some(binary) = values.first().and_then(|a| a.as_binary_opt::<i32>()) else {
+            return plan_err!("expected a column of sketches");
+        };
+        for (row, &group) in group_indices.iter().enumerate() {
+            let kept = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if !kept || binary.is_null(row) {
+                continue;
+            }
+            let Some(sketch) = self.groups.get_mut(group) else {
+                return plan_err!("group {group} of {total_num_groups}");
+            };
+            sketch
+                .merge_encoded(binary.value(row))
+                .map_err(|e| DataFusionError::Execution(format!("merging a sketch: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.update_batch(values, group_indices, None, total_num_groups)
+    }
+
+    /// A row's state is its own sketch (filtered rows: none).
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        let Some(binary) = values.first().and_then(|a| a.as_binary_opt::<i32>()) else {
+            return plan_err!("expected a column of sketches");
+        };
+        let kept: BinaryArray = binary
+            .iter()
+            .enumerate()
+            .map(|(row, v)| {
+                v.filter(|_| opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)))
+            })
+            .collect();
+        Ok(vec![Arc::new(kept)])
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        if groups.is_empty() {
+            return self.finish.empty()?.to_array_of_size(0);
+        }
+        let answers = groups
+            .iter()
+            .map(|g| self.answer(g))
+            .collect::<Result<Vec<_>>>()?;
+        ScalarValue::iter_to_array(answers)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let groups = emit_to.take_needed(&mut self.groups);
+        let encoded: BinaryArray = groups.iter().map(|g| Some(g.encode())).collect();
+        Ok(vec![Arc::new(encoded)])
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.groups.iter().map(DDSketch::size).sum::<usize>()
     }
 }
 

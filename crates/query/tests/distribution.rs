@@ -289,4 +289,34 @@ async fn rollup_tables_answer_quantiles_and_cdf_within_one_percent() {
         }
     }
     assert_eq!(seen, 5);
+
+    // Sketches merge exactly: the daily rollups give the very same
+    // answers, and so does one group aggregated alone (no GROUP BY).
+    let text = |sql: &str| {
+        let engine = &engine;
+        let sql = sql.to_owned();
+        async move {
+            let batches = engine.sql("net", &sql).await.unwrap();
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        }
+    };
+    let per_dist = |table: &str| {
+        format!(
+            "SELECT dist, quantiles(ttfb_sketch, {}) AS q, cdf(ttfb_sketch, 10) AS c \
+             FROM {table} GROUP BY dist ORDER BY dist",
+            q_list.join(", ")
+        )
+    };
+    let half_hours = text(&per_dist("dl_30m")).await;
+    assert_eq!(half_hours, text(&per_dist("dl_1d")).await);
+    let alone = text(&format!(
+        "SELECT quantiles(ttfb_sketch, {}) AS q FROM dl_1d WHERE dist = '{}'",
+        q_list.join(", "),
+        dists[0].0
+    ))
+    .await;
+    let alone_q = alone.lines().nth(3).unwrap().trim_matches('|').trim();
+    assert!(half_hours.contains(alone_q), "{alone_q} in {half_hours}");
 }

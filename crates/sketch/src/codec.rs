@@ -143,15 +143,19 @@ impl DDSketch {
                 self.alpha
             ));
         }
-        // Checked in full first, so a damaged sketch adds nothing.
-        let header = parse(bytes, |_, _, _| {})?;
-        parse(bytes, |negative, index, c| {
+        // Checked in full first, so a damaged sketch adds nothing; read
+        // once (a bucket takes at least two bytes).
+        let mut buckets = Vec::with_capacity(bytes.len() / 2);
+        let header = parse(bytes, |negative, index, c| {
+            buckets.push((negative, index, c))
+        })?;
+        for (negative, index, c) in buckets {
             if negative {
                 self.negative.add(index, c);
             } else {
                 self.positive.add(index, c);
             }
-        })?;
+        }
         if header.count > 0 {
             self.zero = self.zero.saturating_add(header.zero);
             self.count = self.count.saturating_add(header.count);

@@ -327,7 +327,7 @@ pub async fn cdf(engine: &QueryEngine, p: &Params) -> Result<Answer, AnalyticsEr
         &read,
         &items,
         &group,
-        &[format!("{column} IS NOT NULL")],
+        &[source.has_value(field)],
     );
     let batches = run(engine, p, &sql).await?;
     let mut groups = Vec::new();
@@ -405,7 +405,7 @@ pub async fn quantiles(engine: &QueryEngine, p: &Params) -> Result<Answer, Analy
         &read,
         &items,
         &group,
-        &[format!("{column} IS NOT NULL")],
+        &[source.has_value(field)],
     );
     let batches = run(engine, p, &sql).await?;
     let q_names: Vec<String> = qs.iter().map(|q| format!("q{q}")).collect();
