@@ -377,14 +377,21 @@ impl Accumulator for Sketches {
         if self.merged.count() == 0 {
             return self.finish.empty();
         }
-        let sketch = &self.merged;
-        let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
-        Ok(self.finish.answer(at, |i, n| at(i as f64 / n as f64)))
+        Ok(answer_from_sketch(&self.finish, &self.merged))
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.merged.size()
     }
+}
+
+/// The answer of a merged, non-empty sketch: quantiles interpolated as
+/// over exact values, CDF points at their ranks.
+fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> ScalarValue {
+    let nan = f64::NAN;
+    let interpolated = |q: f64| sketch.quantile_interpolated(q).ok().flatten().unwrap_or(nan);
+    let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(nan);
+    finish.answer(interpolated, |i, n| at(i as f64 / n as f64))
 }
 
 /// [`Sketches`] for every group of a grouped aggregation at once: each row's
@@ -409,8 +416,7 @@ impl SketchGroups {
         if sketch.count() == 0 {
             return self.finish.empty();
         }
-        let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(f64::NAN);
-        Ok(self.finish.answer(at, |i, n| at(i as f64 / n as f64)))
+        Ok(answer_from_sketch(&self.finish, sketch))
     }
 }
 

@@ -200,25 +200,54 @@ impl DDSketch {
             return Ok(None);
         }
         let rank = (q * (self.count - 1) as f64).floor() as u64;
+        Ok(Some(self.at_rank(rank)))
+    }
+
+    /// The q-quantile interpolated linearly between the values of ranks
+    /// ⌊r⌋ and ⌈r⌉, r = q·(count − 1), as SQL's `percentile_cont` does over
+    /// the exact values: within α of that exact answer (each end is within
+    /// α of its value, so their weighted mean is within α of theirs).
+    /// `Ok(None)` for an empty sketch.
+    pub fn quantile_interpolated(&self, q: f64) -> Result<Option<f64>, SketchError> {
+        if !(0.0..=1.0).contains(&q) {
+            return Err(SketchError::Quantile(q));
+        }
+        if self.count == 0 {
+            return Ok(None);
+        }
+        let r = q * (self.count - 1) as f64;
+        let below = r.floor();
+        let low = self.at_rank(below as u64);
+        let weight = r - below;
+        if weight == 0.0 {
+            return Ok(Some(low));
+        }
+        let high = self.at_rank(below as u64 + 1);
+        Ok(Some(low + weight * (high - low)))
+    }
+
+    /// The estimate of the value of `rank` (0-based, < count) in sorted
+    /// order, clamped to [min, max].
+    fn at_rank(&self, rank: u64) -> f64 {
         let mut seen = 0u64;
         // Most negative first: the negative store in descending index.
         for (i, c) in self.negative.buckets().rev() {
             seen = seen.saturating_add(c);
             if seen > rank {
-                return Ok(Some(self.clamp(-self.value(i))));
+                return self.clamp(-self.value(i));
             }
         }
         seen = seen.saturating_add(self.zero);
         if seen > rank {
-            return Ok(Some(self.clamp(0.0)));
+            return self.clamp(0.0);
         }
         for (i, c) in self.positive.buckets() {
             seen = seen.saturating_add(c);
             if seen > rank {
-                return Ok(Some(self.clamp(self.value(i))));
+                return self.clamp(self.value(i));
             }
         }
-        Ok(Some(self.max))
+        self.max
     }
 
     fn clamp(&self, v: f64) -> f64 {

@@ -67,6 +67,34 @@ fn quantiles_are_within_one_percent_on_every_distribution() {
 }
 
 #[test]
+fn interpolated_quantiles_are_within_one_percent_of_percentile_cont() {
+    // Between two values of one sign; `signed` straddles zero, where no
+    // relative bound exists.
+    for (name, values) in samples(20_000).into_iter().filter(|(n, _)| *n != "signed") {
+        let mut s = DDSketch::new(0.01).unwrap();
+        for &v in &values {
+            s.add(v);
+        }
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        for k in 0..=200 {
+            let q = k as f64 / 200.0;
+            let r = q * (sorted.len() - 1) as f64;
+            let (lo, w) = (r.floor() as usize, r - r.floor());
+            let exact = match sorted.get(lo + 1) {
+                Some(hi) if w > 0.0 => sorted[lo] + w * (hi - sorted[lo]),
+                _ => sorted[lo],
+            };
+            let got = s.quantile_interpolated(q).unwrap().unwrap();
+            let rel = (got - exact).abs() / exact.abs();
+            assert!(rel <= 0.01 + 1e-12, "{name} q{q}: {got} vs {exact} ({rel})");
+        }
+    }
+    assert_eq!(DDSketch::new(0.01).unwrap().quantile_interpolated(0.5), Ok(None));
+    assert!(DDSketch::new(0.01).unwrap().quantile_interpolated(-0.1).is_err());
+}
+
+#[test]
 fn merging_parts_equals_the_whole() {
     for (name, values) in samples(10_000) {
         let mut whole = DDSketch::new(0.01).unwrap();

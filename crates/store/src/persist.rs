@@ -221,14 +221,17 @@ pub(crate) fn write_parquet(
     // Time and integer fields, sorted by series, change by small steps:
     // deltas pack them far tighter than a dictionary does.
     for field in schema.fields() {
-        if matches!(
-            field.data_type(),
-            DataType::Int64 | DataType::UInt64 | DataType::Timestamp(..)
-        ) {
-            let column = parquet::schema::types::ColumnPath::from(field.name().as_str());
-            props = props
-                .set_column_dictionary_enabled(column.clone(), false)
-                .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
+        let column = parquet::schema::types::ColumnPath::from(field.name().as_str());
+        match field.data_type() {
+            DataType::Int64 | DataType::UInt64 | DataType::Timestamp(..) => {
+                props = props
+                    .set_column_dictionary_enabled(column.clone(), false)
+                    .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
+            }
+            // Rollup sketches differ row by row: a dictionary only costs
+            // time to build and to read through.
+            DataType::Binary => props = props.set_column_dictionary_enabled(column, false),
+            _ => {}
         }
     }
     let props = props.build();
