@@ -145,17 +145,17 @@ impl DDSketch {
         }
         // Checked in full first, so a damaged sketch adds nothing; read
         // once (a bucket takes at least two bytes).
-        let mut buckets = Vec::with_capacity(bytes.len() / 2);
-        let header = parse(bytes, |negative, index, c| {
-            buckets.push((negative, index, c))
-        })?;
-        for (negative, index, c) in buckets {
-            if negative {
-                self.negative.add(index, c);
+        let mut positive = Vec::with_capacity(bytes.len() / 2);
+        let mut negative = Vec::new();
+        let header = parse(bytes, |is_negative, index, c| {
+            if is_negative {
+                negative.push((index, c));
             } else {
-                self.positive.add(index, c);
+                positive.push((index, c));
             }
-        }
+        })?;
+        self.positive.add_ascending(&positive);
+        self.negative.add_ascending(&negative);
         if header.count > 0 {
             self.zero = self.zero.saturating_add(header.zero);
             self.count = self.count.saturating_add(header.count);

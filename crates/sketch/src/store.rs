@@ -58,6 +58,26 @@ impl Store {
         self.counts[slot] = self.counts[slot].saturating_add(n);
     }
 
+    /// Adds `n` to each bucket of `buckets`, given lowest index first.
+    pub(crate) fn add_ascending(&mut self, buckets: &[(i32, u64)]) {
+        let (Some(&(first, _)), Some(&(last, _))) = (buckets.first(), buckets.last()) else {
+            return;
+        };
+        let lo = i64::from(self.offset);
+        let hi = lo + self.counts.len() as i64 - 1;
+        if self.counts.is_empty() || i64::from(first) < lo || i64::from(last) > hi {
+            for &(index, n) in buckets {
+                self.add(index, n);
+            }
+            return;
+        }
+        // All within the range kept: no growing, no folding.
+        for &(index, n) in buckets {
+            let slot = (i64::from(index) - lo) as usize;
+            self.counts[slot] = self.counts[slot].saturating_add(n);
+        }
+    }
+
     /// The non-empty buckets, lowest index first.
     pub(crate) fn buckets(&self) -> impl DoubleEndedIterator<Item = (i32, u64)> + '_ {
         self.counts
@@ -76,6 +96,24 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_a_run_equals_adding_each_bucket() {
+        let runs: [&[(i32, u64)]; 4] = [
+            &[(10, 1), (12, 2), (20, 3)],
+            &[(11, 4), (19, 5)],
+            &[(5, 6), (30, 7)],
+            &[(0, 1), (MAX_BUCKETS as i32 + 40, 2)],
+        ];
+        let (mut one_by_one, mut by_runs) = (Store::default(), Store::default());
+        for run in runs {
+            for &(i, n) in run {
+                one_by_one.add(i, n);
+            }
+            by_runs.add_ascending(run);
+            assert_eq!(by_runs, one_by_one);
+        }
+    }
 
     #[test]
     fn grows_both_ways_and_folds_the_lowest() {
