@@ -389,7 +389,13 @@ impl Accumulator for Sketches {
 /// over exact values, CDF points at their ranks.
 fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> ScalarValue {
     let nan = f64::NAN;
-    let interpolated = |q: f64| sketch.quantile_interpolated(q).ok().flatten().unwrap_or(nan);
+    let interpolated = |q: f64| {
+        sketch
+            .quantile_interpolated(q)
+            .ok()
+            .flatten()
+            .unwrap_or(nan)
+    };
     let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(nan);
     finish.answer(interpolated, |i, n| at(i as f64 / n as f64))
 }

@@ -90,8 +90,14 @@ fn interpolated_quantiles_are_within_one_percent_of_percentile_cont() {
             assert!(rel <= 0.01 + 1e-12, "{name} q{q}: {got} vs {exact} ({rel})");
         }
     }
-    assert_eq!(DDSketch::new(0.01).unwrap().quantile_interpolated(0.5), Ok(None));
-    assert!(DDSketch::new(0.01).unwrap().quantile_interpolated(-0.1).is_err());
+    assert_eq!(
+        DDSketch::new(0.01).unwrap().quantile_interpolated(0.5),
+        Ok(None)
+    );
+    assert!(DDSketch::new(0.01)
+        .unwrap()
+        .quantile_interpolated(-0.1)
+        .is_err());
 }
 
 #[test]

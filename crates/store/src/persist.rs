@@ -229,14 +229,8 @@ pub(crate) fn write_parquet(
                     .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
             }
             // Rollup sketches differ row by row: a dictionary only costs
-            // time to build and to read through; and long-range questions
-            // read them by the hundred thousand, where LZ4 decompresses
-            // several times faster than zstd.
-            DataType::Binary => {
-                props = props
-                    .set_column_dictionary_enabled(column.clone(), false)
-                    .set_column_compression(column, Compression::LZ4_RAW);
-            }
+            // time to build and to read through.
+            DataType::Binary => props = props.set_column_dictionary_enabled(column, false),
             _ => {}
         }
     }

@@ -148,7 +148,6 @@ async fn run(
     Ok(batches)
 }
 
-/// `SELECT items FROM table WHERE … GROUP BY group ORDER BY group`.
 /// `SELECT items FROM from WHERE (p's conditions and conds) GROUP BY group
 /// ORDER BY group`.
 fn select(from: &str, p: &Params, items: &[String], group: &[String], conds: &[String]) -> String {
