@@ -164,11 +164,7 @@ impl AggregateUDFImpl for Quantiles {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let finish = quantiles_finish(&args)?;
-        if sketch_input(&args) {
-            return Ok(Box::new(Sketches::new(finish)));
-        }
-        Ok(Box::new(Values::new(finish)))
+        Ok(accumulator_for(&args, quantiles_finish(&args)?))
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
@@ -187,24 +183,31 @@ impl AggregateUDFImpl for Quantiles {
     }
 }
 
+/// The one-group accumulator: over sketches, or over numbers.
+fn accumulator_for(args: &AccumulatorArgs, finish: Finish) -> Box<dyn Accumulator> {
+    if sketch_input(args) {
+        Box::new(Sketches::new(finish))
+    } else {
+        Box::new(Values::new(finish))
+    }
+}
+
 /// The qs of a `quantiles` call: its constant arguments after the first.
 fn quantiles_finish(args: &AccumulatorArgs) -> Result<Finish> {
-    {
-        let mut qs = Vec::with_capacity(args.exprs.len().saturating_sub(1));
-        for (i, expr) in args.exprs.iter().enumerate().skip(1) {
-            match constant(expr) {
-                Some(ScalarValue::Float64(Some(q))) if (0.0..=1.0).contains(&q) => qs.push(q),
-                Some(v) => {
-                    return plan_err!(
-                        "quantiles: argument {} is {v}; each q must be a number from 0 to 1",
-                        i + 1
-                    )
-                }
-                None => return plan_err!("quantiles: argument {} must be a constant", i + 1),
+    let mut qs = Vec::with_capacity(args.exprs.len().saturating_sub(1));
+    for (i, expr) in args.exprs.iter().enumerate().skip(1) {
+        match constant(expr) {
+            Some(ScalarValue::Float64(Some(q))) if (0.0..=1.0).contains(&q) => qs.push(q),
+            Some(v) => {
+                return plan_err!(
+                    "quantiles: argument {} is {v}; each q must be a number from 0 to 1",
+                    i + 1
+                )
             }
+            None => return plan_err!("quantiles: argument {} must be a constant", i + 1),
         }
-        Ok(Finish::Quantiles(qs))
     }
+    Ok(Finish::Quantiles(qs))
 }
 
 impl AggregateUDFImpl for Cdf {
@@ -238,11 +241,7 @@ impl AggregateUDFImpl for Cdf {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let finish = cdf_finish(&args)?;
-        if sketch_input(&args) {
-            return Ok(Box::new(Sketches::new(finish)));
-        }
-        Ok(Box::new(Values::new(finish)))
+        Ok(accumulator_for(&args, cdf_finish(&args)?))
     }
 
     fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {

@@ -205,8 +205,10 @@ impl DDSketch {
 
     /// The q-quantile interpolated linearly between the values of ranks
     /// ⌊r⌋ and ⌈r⌉, r = q·(count − 1), as SQL's `percentile_cont` does over
-    /// the exact values: within α of that exact answer (each end is within
-    /// α of its value, so their weighted mean is within α of theirs).
+    /// the exact values: within α of that exact answer when the two values
+    /// have the same sign (each end is within α of its value, so their
+    /// weighted mean is within α of theirs); across zero no relative bound
+    /// holds.
     /// `Ok(None)` for an empty sketch.
     pub fn quantile_interpolated(&self, q: f64) -> Result<Option<f64>, SketchError> {
         if !(0.0..=1.0).contains(&q) {

@@ -167,8 +167,8 @@ impl Inner {
 
     /// Writes the daily rollups of each day that has half-hour rollups but
     /// none at that grain (persisted before weir wrote them), derived from
-    /// its half-hour rows, if they fit in [`MAX_ROLLUP_MERGE_BYTES`];
-    /// returns how many days it did.
+    /// its half-hour rows; returns how many days it did. Each day is
+    /// committed alone, and a persist that is due stops the round.
     fn derive_daily_rollups(
         &self,
         catalog: &Catalog,
@@ -183,9 +183,7 @@ impl Inner {
             };
             let cutoff = rollup_cutoff(catalog, &db);
             // The day that holds the cutoff has no whole daily row.
-            let start = day.saturating_mul(persist::DAY_NANOS);
-            let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-            if cutoff.is_some_and(|c| start < c) || bytes > MAX_ROLLUP_MERGE_BYTES {
+            if cutoff.is_some_and(|c| day.saturating_mul(persist::DAY_NANOS) < c) {
                 continue;
             }
             let Some(layout) = catalog
@@ -196,13 +194,33 @@ impl Inner {
             };
             let daily = RollupGrain::Day.table_name(&raw);
             let number = manifest.next_file + 1;
-            let written = self
-                .merge_rollup_files(&half_hour, &layout, files, cutoff)
-                .and_then(|rows| coarsen(&daily, &layout, &rows, RollupGrain::Day))
-                .and_then(|rows| {
-                    let rows = std::iter::once(Ok(rows));
-                    self.write_file((&db, &daily), number, &layout.schema, rows, true, true)
+            let write = |rows: &mut dyn Iterator<Item = Result<RecordBatch, StoreError>>| {
+                self.write_file((&db, &daily), number, &layout.schema, rows, true, true)
+            };
+            let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+            let written = if bytes <= MAX_ROLLUP_MERGE_BYTES {
+                // One row per series and day.
+                self.merge_rollup_files(&half_hour, &layout, files, cutoff)
+                    .and_then(|rows| coarsen(&daily, &layout, &rows, RollupGrain::Day))
+                    .and_then(|rows| write(&mut std::iter::once(Ok(rows))))
+            } else {
+                // Batch by batch, in bounded memory: partial daily rows,
+                // merged by queries like any others.
+                let mut rows = files.iter().flat_map(|file| {
+                    let coarsened = |batch: Result<RecordBatch, StoreError>| {
+                        let batch = align(&batch?, &layout.schema, &half_hour)?;
+                        let batch = keep_after(&batch, cutoff, &half_hour)?;
+                        coarsen(&daily, &layout, &batch, RollupGrain::Day)
+                    };
+                    let batches: Box<dyn Iterator<Item = _>> =
+                        match persist::read_parquet_batches(&self.data_file(&file.name)) {
+                            Ok(batches) => Box::new(batches.map(coarsened)),
+                            Err(e) => Box::new(std::iter::once(Err(e))),
+                        };
+                    batches
                 });
+                write(&mut rows)
+            };
             match written {
                 Ok(file) => {
                     manifest.next_file = number;
@@ -212,6 +230,9 @@ impl Inner {
                     derived += 1;
                 }
                 Err(e) => tracing::error!("not deriving daily rollups of {db}.{raw}: {e}"),
+            }
+            if read_lock(&self.buffer).buffered_bytes() >= self.config.buffer_budget_bytes / 2 {
+                break;
             }
         }
         Ok(derived)
