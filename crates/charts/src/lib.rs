@@ -205,6 +205,30 @@ fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     lo.is_finite().then_some((lo, hi))
 }
 
+/// A canvas with time and value axes over `times` (or the frame's span)
+/// and `values` (from zero), and their scales; the finished "no data"
+/// chart if there are no values.
+fn time_canvas(
+    frame: &Frame,
+    unit: &str,
+    times: Option<(f64, f64)>,
+    values: Option<(f64, f64)>,
+) -> Result<(Canvas, Scale, Scale), String> {
+    let mut c = Canvas::new(frame);
+    let (x0, x1) = c.x_range();
+    let (y0, y1) = c.y_range();
+    let (t_lo, t_hi) = frame.span.or(times).unwrap_or((f64::NAN, f64::NAN));
+    let (v_lo, v_hi) = values.unwrap_or((0.0, 1.0));
+    let x = Scale::new(t_lo, t_hi, x0, x1);
+    let y = Scale::new(v_lo.min(0.0), v_hi, y0, y1);
+    c.axes(&x, &y, &x.time_ticks(4), "time (UTC)", unit);
+    if values.is_none() {
+        c.no_data("");
+        return Err(c.finish());
+    }
+    Ok((c, x, y))
+}
+
 /// Quantile bands over time, drawn like SmokePing's smoke: each pair of
 /// symmetric quantiles (5 % and 95 %, 10 % and 90 % …) a band, darker toward
 /// the middle, and the median a line.
@@ -216,18 +240,10 @@ pub fn bands(frame: &Frame, unit: &str, series: &BandsSeries) -> String {
             .iter()
             .flat_map(|b| b.values.iter().flatten().copied()),
     );
-    let mut c = Canvas::new(frame);
-    let (x0, x1) = c.x_range();
-    let (y0, y1) = c.y_range();
-    let (t_lo, t_hi) = frame.span.or(times).unwrap_or((f64::NAN, f64::NAN));
-    let (v_lo, v_hi) = values.unwrap_or((0.0, 1.0));
-    let x = Scale::new(t_lo, t_hi, x0, x1);
-    let y = Scale::new(v_lo.min(0.0), v_hi, y0, y1);
-    c.axes(&x, &y, &x.time_ticks(4), "time (UTC)", unit);
-    if values.is_none() {
-        c.no_data("");
-        return c.finish();
-    }
+    let (mut c, x, y) = match time_canvas(frame, unit, times, values) {
+        Ok(drawn) => drawn,
+        Err(no_data) => return no_data,
+    };
     let n = series.qs.len();
     let colour = PALETTE[0];
     for i in 0..n / 2 {
@@ -296,18 +312,10 @@ pub fn lines(frame: &Frame, unit: &str, series: &[LineSeries]) -> String {
             .iter()
             .flat_map(|s| s.points.iter().filter_map(|p| p.1)),
     );
-    let mut c = Canvas::new(frame);
-    let (x0, x1) = c.x_range();
-    let (y0, y1) = c.y_range();
-    let (t_lo, t_hi) = frame.span.or(times).unwrap_or((f64::NAN, f64::NAN));
-    let (v_lo, v_hi) = values.unwrap_or((0.0, 1.0));
-    let x = Scale::new(t_lo, t_hi, x0, x1);
-    let y = Scale::new(v_lo.min(0.0), v_hi, y0, y1);
-    c.axes(&x, &y, &x.time_ticks(4), "time (UTC)", unit);
-    if values.is_none() {
-        c.no_data("");
-        return c.finish();
-    }
+    let (mut c, x, y) = match time_canvas(frame, unit, times, values) {
+        Ok(drawn) => drawn,
+        Err(no_data) => return no_data,
+    };
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let mut path = String::new();

@@ -373,10 +373,7 @@ impl Accumulator for Sketches {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        if self.merged.count() == 0 {
-            return self.finish.empty();
-        }
-        Ok(answer_from_sketch(&self.finish, &self.merged))
+        answer_from_sketch(&self.finish, &self.merged)
     }
 
     fn size(&self) -> usize {
@@ -384,9 +381,12 @@ impl Accumulator for Sketches {
     }
 }
 
-/// The answer of a merged, non-empty sketch: quantiles interpolated as
-/// over exact values, CDF points at their ranks.
-fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> ScalarValue {
+/// The answer of a merged sketch: quantiles interpolated as over exact
+/// values, CDF points at their ranks; NULL if it is empty.
+fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> Result<ScalarValue> {
+    if sketch.count() == 0 {
+        return finish.empty();
+    }
     let nan = f64::NAN;
     let interpolated = |q: f64| {
         sketch
@@ -396,7 +396,7 @@ fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> ScalarValue {
             .unwrap_or(nan)
     };
     let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(nan);
-    finish.answer(interpolated, |i, n| at(i as f64 / n as f64))
+    Ok(finish.answer(interpolated, |i, n| at(i as f64 / n as f64)))
 }
 
 /// [`Sketches`] for every group of a grouped aggregation at once: each row's
@@ -414,14 +414,6 @@ impl SketchGroups {
             finish,
             groups: Vec::new(),
         }
-    }
-
-    /// The answer of one merged sketch.
-    fn answer(&self, sketch: &DDSketch) -> Result<ScalarValue> {
-        if sketch.count() == 0 {
-            return self.finish.empty();
-        }
-        Ok(answer_from_sketch(&self.finish, sketch))
     }
 }
 
@@ -488,7 +480,7 @@ impl GroupsAccumulator for SketchGroups {
         }
         let answers = groups
             .iter()
-            .map(|g| self.answer(g))
+            .map(|g| answer_from_sketch(&self.finish, g))
             .collect::<Result<Vec<_>>>()?;
         ScalarValue::iter_to_array(answers)
     }

@@ -321,5 +321,6 @@ async fn rollup_tables_answer_quantiles_and_cdf_within_one_percent() {
     ))
     .await;
     let alone_q = alone.lines().nth(3).unwrap().trim_matches('|').trim();
+    assert!(alone_q.starts_with('['), "a list of quantiles: {alone}");
     assert!(half_hours.contains(alone_q), "{alone_q} in {half_hours}");
 }
