@@ -85,7 +85,6 @@ impl ConnectionBuilder {
         let conn = Arc::new(Conn {
             id,
             start: self.started.unwrap_or(now),
-            global: Arc::clone(&inner.global),
             transport,
             transport_label,
             protocol,
@@ -119,7 +118,6 @@ pub struct ConnectionMeter {
 pub(crate) struct Conn {
     pub(crate) id: u64,
     start: Instant,
-    global: Arc<Entry>,
     transport: Arc<Entry>,
     transport_label: Arc<str>,
     protocol: Option<(Arc<str>, Arc<Entry>)>,
@@ -219,7 +217,6 @@ impl Recorder for ConnectionMeter {
     fn record_read(&self, n: usize) {
         let c = &*self.conn;
         let n = n as u64;
-        c.global.add_in(n);
         c.transport.add_in(n);
         if let Some((_, p)) = &c.protocol {
             p.add_in(n);
@@ -242,7 +239,6 @@ impl Recorder for ConnectionMeter {
     fn record_write(&self, n: usize) {
         let c = &*self.conn;
         let n = n as u64;
-        c.global.add_out(n);
         c.transport.add_out(n);
         if let Some((_, p)) = &c.protocol {
             p.add_out(n);

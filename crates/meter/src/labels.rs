@@ -22,6 +22,8 @@ pub(crate) struct LabelTable {
     overflow: Option<Arc<Entry>>,
     /// Labels folded into the overflow label since start.
     pub(crate) overflowed: u64,
+    /// Bytes in and out of the labels evicted so far.
+    retired: (u64, u64),
 }
 
 impl LabelTable {
@@ -31,6 +33,7 @@ impl LabelTable {
             entries: HashMap::new(),
             overflow: None,
             overflowed: 0,
+            retired: (0, 0),
         }
     }
 
@@ -54,14 +57,19 @@ impl LabelTable {
     }
 
     /// Polls every label, dropping those no open connection or stream
-    /// holds that have been idle for `idle` (their bytes stay in the
-    /// global counters).
+    /// holds that have been idle for `idle` (their bytes stay in
+    /// [`LabelTable::total`]). Nothing can add to an entry once only the
+    /// table holds it: new holders get it under the table's lock.
     pub(crate) fn poll(&mut self, now: Instant, idle: Duration) -> Vec<(Arc<str>, Traffic)> {
         let mut out = Vec::with_capacity(self.entries.len() + 1);
+        let retired = &mut self.retired;
         self.entries.retain(|label, entry| {
             let traffic = entry.poll(now);
             let unused = Arc::strong_count(entry) == 1 && entry.idle_for(now) >= idle;
-            if !unused {
+            if unused {
+                retired.0 += traffic.bytes_in;
+                retired.1 += traffic.bytes_out;
+            } else {
                 out.push((Arc::clone(label), traffic));
             }
             !unused
@@ -71,6 +79,14 @@ impl LabelTable {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Bytes in and out over every label ever counted: those polled into
+    /// `polled` (the result of [`LabelTable::poll`]) and those evicted.
+    pub(crate) fn total(&self, polled: &[(Arc<str>, Traffic)]) -> (u64, u64) {
+        polled.iter().fold(self.retired, |(i, o), (_, t)| {
+            (i.wrapping_add(t.bytes_in), o.wrapping_add(t.bytes_out))
+        })
     }
 
     #[cfg(test)]

@@ -334,9 +334,14 @@ impl Meter {
     pub fn snapshot_at(&self, now: Instant) -> Snapshot {
         let i = &self.inner;
         let idle = i.config.idle_timeout;
+        // Every connection has one transport, so the global totals are the
+        // transports' (and the hot path adds to one counter fewer).
         let (transports, transports_overflowed) = {
             let mut t = i.transports();
-            (t.poll(now, idle), t.overflowed)
+            let polled = t.poll(now, idle);
+            let (bytes_in, bytes_out) = t.total(&polled);
+            i.global.set(bytes_in, bytes_out);
+            (polled, t.overflowed)
         };
         let (protocols, protocols_overflowed) = {
             let mut t = i.protocols();

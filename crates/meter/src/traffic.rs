@@ -74,6 +74,13 @@ impl Entry {
         self.bytes_out.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Sets the totals (the global entry's, summed from the transports at
+    /// each poll rather than added to per byte).
+    pub(crate) fn set(&self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in.store(bytes_in, Ordering::Relaxed);
+        self.bytes_out.store(bytes_out, Ordering::Relaxed);
+    }
+
     /// Brings the moving averages up to `now`: the mean rate since the last
     /// poll enters each average with weight α = 1 − e^(−Δt/τ), so that the
     /// result does not depend on how often polls come.
