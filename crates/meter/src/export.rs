@@ -70,8 +70,8 @@ impl ExportConfig {
 pub struct ExportStats {
     /// Lines the receiver accepted.
     pub lines_sent: u64,
-    /// Lines dropped: the queue was full, or the receiver rejected them as
-    /// malformed (400).
+    /// Lines dropped: the queue was full, the receiver rejected them as
+    /// malformed (400), or they were still undelivered at shutdown.
     pub lines_dropped: u64,
     /// Posts that failed (unreachable, 5xx, auth) and will be retried.
     pub posts_failed: u64,
@@ -124,31 +124,59 @@ impl Exporter {
             .query_pairs_mut()
             .append_pair("db", &config.database)
             .append_pair("precision", "ns");
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| ExportError(format!("HTTP client: {e}")))?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let counters = Arc::new(Counters::default());
-        let mut worker = Worker {
-            meter: meter.clone(),
-            records,
-            aggregator: match config.records {
-                RecordMode::Aggregated(w) => Some(Aggregator::new(w)),
-                RecordMode::PerConnection => None,
-            },
-            pending: VecDeque::new(),
-            pending_bytes: 0,
-            client,
-            endpoint: endpoint.to_string(),
-            config,
-            counters: Arc::clone(&counters),
+        let meter = meter.clone();
+        let aggregator = match config.records {
+            RecordMode::Aggregated(w) => Some(Aggregator::new(w)),
+            RecordMode::PerConnection => None,
         };
+        let endpoint = endpoint.to_string();
+        let worker_counters = Arc::clone(&counters);
         let stop2 = Arc::clone(&stop);
+        // reqwest's blocking client runs a runtime of its own, which must
+        // not be built or dropped on a tokio runtime thread (the caller may
+        // be async code): it is built, used and dropped on the export thread.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("weir-meter-export".into())
-            .spawn(move || worker.run(&stop2))
+            .spawn(move || {
+                let client = match reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(ExportError(format!("HTTP client: {e}"))));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok(()));
+                let mut worker = Worker {
+                    meter,
+                    records,
+                    aggregator,
+                    pending: VecDeque::new(),
+                    pending_bytes: 0,
+                    client,
+                    endpoint,
+                    config,
+                    counters: worker_counters,
+                };
+                worker.run(&stop2);
+            })
             .map_err(|e| ExportError(format!("starting the export thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(ExportError("the export thread ended at start".into()));
+            }
+        }
         Ok(Exporter {
             stop,
             counters,
@@ -226,6 +254,12 @@ impl Worker {
                 next_post = Instant::now() + self.config.interval;
             }
             if stopping {
+                // What the last attempt could not deliver is lost: count it.
+                let left: u64 = self.pending.iter().map(|c| count_lines(c)).sum();
+                if left > 0 {
+                    self.counters.dropped.fetch_add(left, Ordering::Relaxed);
+                    tracing::warn!(lines = left, "meter export stopped with undelivered lines");
+                }
                 return;
             }
         }
@@ -281,11 +315,25 @@ impl Worker {
         self.pending_bytes += lines.len();
         self.pending.push_back(lines);
         while self.pending_bytes > self.config.max_pending_bytes {
-            let Some(old) = self.pending.pop_front() else {
+            let excess = self.pending_bytes - self.config.max_pending_bytes;
+            let Some(old) = self.pending.front_mut() else {
                 break;
             };
-            self.pending_bytes -= old.len();
-            let n = count_lines(&old);
+            // Whole lines from the front, the oldest first, and no more than
+            // needed: one batch larger than the bound keeps its newest lines.
+            let cut = match old
+                .get(excess - 1..)
+                .and_then(|t| t.iter().position(|&b| b == b'\n'))
+            {
+                Some(i) => excess + i,
+                None => old.len(),
+            };
+            let n = count_lines(&old[..cut]);
+            old.drain(..cut);
+            if old.is_empty() {
+                self.pending.pop_front();
+            }
+            self.pending_bytes -= cut;
             self.counters.dropped.fetch_add(n, Ordering::Relaxed);
             tracing::warn!(
                 lines = n,

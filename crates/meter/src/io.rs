@@ -100,6 +100,13 @@ impl<S, R: Recorder> Metered<S, R> {
         }
     }
 
+    /// A failure other than a read or write (a flush, a shutdown).
+    fn count_error(&self, phase: Phase, e: &io::Error) {
+        if !is_transient(e) {
+            self.recorder.record_error(phase, e);
+        }
+    }
+
     #[inline]
     fn count_write(&self, r: &io::Result<usize>) {
         match r {
@@ -126,9 +133,7 @@ impl<S: Write, R: Recorder> Write for Metered<S, R> {
     fn flush(&mut self) -> io::Result<()> {
         let r = self.inner.flush();
         if let Err(e) = &r {
-            if !is_transient(e) {
-                self.recorder.record_error(Phase::Write, e);
-            }
+            self.count_error(Phase::Write, e);
         }
         r
     }
@@ -199,11 +204,21 @@ mod async_io {
         }
 
         fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+            let this = self.get_mut();
+            let r = Pin::new(&mut this.inner).poll_flush(cx);
+            if let Poll::Ready(Err(e)) = &r {
+                this.count_error(Phase::Write, e);
+            }
+            r
         }
 
         fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+            let this = self.get_mut();
+            let r = Pin::new(&mut this.inner).poll_shutdown(cx);
+            if let Poll::Ready(Err(e)) = &r {
+                this.count_error(Phase::Write, e);
+            }
+            r
         }
     }
 }

@@ -11,7 +11,8 @@ use lru::LruCache;
 
 use crate::traffic::{Entry, Traffic};
 
-/// The label that stands for every label past a table's cap.
+/// The label that stands for every label past a table's cap (a label of
+/// that name is counted under it too).
 pub const OVERFLOW_LABEL: &str = "other";
 
 /// Transports or protocols: at most `cap` labels, then [`OVERFLOW_LABEL`].
@@ -43,13 +44,17 @@ impl LabelTable {
         if let Some((k, e)) = self.entries.get_key_value(label) {
             return (Arc::clone(k), Arc::clone(e));
         }
-        if self.entries.len() < self.cap {
+        // A label that is the overflow label's name is counted under it:
+        // an entry of its own would be a second series of the same name.
+        if label != OVERFLOW_LABEL && self.entries.len() < self.cap {
             let key: Arc<str> = Arc::from(label);
             let entry = Arc::new(Entry::new(now));
             self.entries.insert(Arc::clone(&key), Arc::clone(&entry));
             return (key, entry);
         }
-        self.overflowed += 1;
+        if label != OVERFLOW_LABEL {
+            self.overflowed += 1;
+        }
         let entry = self
             .overflow
             .get_or_insert_with(|| Arc::new(Entry::new(now)));

@@ -107,10 +107,11 @@ pub fn encode_aggregate(
         .with_field("bytes_in", row.bytes_in)
         .with_field("bytes_out", row.bytes_out);
     if let Some(mean) = row.dial_us.mean() {
+        // Times are integer µs, as in `meter_connection`.
         line = line
-            .with_field("dial_min_us", row.dial_us.min)
-            .with_field("dial_max_us", row.dial_us.max)
-            .with_field("dial_avg_us", mean);
+            .with_field("dial_min_us", row.dial_us.min.round() as i64)
+            .with_field("dial_max_us", row.dial_us.max.round() as i64)
+            .with_field("dial_avg_us", mean.round() as i64);
     }
     if let Some(mean) = row.rate_bps.mean() {
         line = line

@@ -183,7 +183,8 @@ pub struct ConnectionRecord {
     pub rate_min: f64,
     /// The highest such rate.
     pub rate_max: f64,
-    /// Bytes both ways over the time from the first byte moved to the last.
+    /// Bytes both ways over the time from the first byte moved to the
+    /// connection's end (idle time after the last byte counts).
     pub rate_avg: f64,
     /// The first error, if any.
     pub error: Option<ConnectionError>,
