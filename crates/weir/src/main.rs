@@ -8,6 +8,7 @@ mod plot_cmd;
 mod probe_cmd;
 mod query_cmd;
 mod ratemon_cmd;
+mod relay_cmd;
 mod server_cmd;
 mod token_cmd;
 
@@ -25,14 +26,6 @@ struct Cli {
     command: Command,
 }
 
-/// Arguments of a subcommand that is not built yet; accepted so that the
-/// user sees "not implemented yet" rather than an argument error.
-#[derive(Debug, clap::Args)]
-struct Planned {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: InfluxDB-compatible writes, storage, SQL queries, tokens.
@@ -45,15 +38,15 @@ enum Command {
     Probe(Box<probe_cmd::ProbeArgs>),
     /// Serve the targets that `weir probe` measures, with fault knobs.
     Perfd(perfd_cmd::PerfdArgs),
-    /// A metered SOCKS5 / HTTP CONNECT relay (planned).
-    Relay(Planned),
+    /// A SOCKS5 and HTTP CONNECT relay that meters every connection and reports it to a server.
+    Relay(Box<relay_cmd::RelayArgs>),
     /// Ask a SQL question of a data directory or a server.
     Query(query_cmd::QueryArgs),
     /// Draw a CDF, quantile bands or the failure rainbow from a server as SVG.
     Plot(Box<plot_cmd::PlotArgs>),
     /// Create and manage access tokens.
     Token(token_cmd::TokenArgs),
-    /// The first run: server, local agent, rate monitor, perfd and self-probes in one process,
+    /// The first run: server, local agent, rate monitor, relay, perfd and self-probes in one process,
     /// printing URL and admin token.
     Up(server_cmd::UpArgs),
 }
@@ -88,9 +81,6 @@ pub(crate) fn init_logging(default_level: &str) {
         .init();
 }
 
-/// Exit code of a subcommand that has not landed yet (and of usage errors).
-const EXIT_NOT_IMPLEMENTED: u8 = 2;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let name = cli.command.name();
@@ -112,11 +102,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => probe_cmd::run(*args),
         Command::Perfd(args) => perfd_cmd::run(args),
         Command::Plot(args) => plot_cmd::run(*args),
-        // Each issue that lands a subcommand gives it an arm above.
-        _ => {
-            eprintln!("weir {name}: not implemented yet");
-            return ExitCode::from(EXIT_NOT_IMPLEMENTED);
-        }
+        Command::Relay(args) => relay_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

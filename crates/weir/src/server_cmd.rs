@@ -90,6 +90,9 @@ pub(crate) struct UpArgs {
     /// Do not run the local perfd and the agent's self-probes against it.
     #[arg(long)]
     no_probe: bool,
+    /// Do not run the local relay (the self-probe's download then goes direct).
+    #[arg(long)]
+    no_relay: bool,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -148,14 +151,33 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
                 dir.display()
             ),
         }
+        // The local agent's write token, which the relay's exporter uses too.
+        let token = if args.no_agent && args.no_relay {
+            String::new()
+        } else {
+            agent_token(dir)?
+        };
+        let relay = if args.no_relay {
+            None
+        } else {
+            Some(LocalRelay::start(&url, &token).await?)
+        };
+        if let Some(r) = &relay {
+            println!(
+                "relay: SOCKS5 and HTTP CONNECT on {addr}, every connection metered into database {UP_DATABASE} (meter_connection, meter_traffic; tag relay=local); try: curl --socks5-hostname {addr} https://example.org/",
+                addr = r.addr
+            );
+        }
         let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
         let mut agent_task = None;
         if !args.no_agent {
             let perfd = if args.no_probe { None } else { Some(local_perfd().await?) };
-            let agent = local_agent(dir, &url, perfd)?;
+            let socks5 = relay.as_ref().map(|r| r.addr);
+            let agent = local_agent(dir, &url, &token, perfd, socks5)?;
             if let Some((http, _)) = perfd {
                 println!(
-                    "probes: a 5 MiB download and a 20-pair echo round against the local perfd (http://{http}) every {UP_PROBE_EVERY}, measurements probe_http and probe_echo"
+                    "probes: a 5 MiB download{} and a 20-pair echo round against the local perfd (http://{http}) every {UP_PROBE_EVERY}, measurements probe_http and probe_echo",
+                    if socks5.is_some() { " through the relay" } else { "" }
                 );
             }
             agent_task = Some(tokio::spawn(async move { agent.run(agent_stopped, |_| {}).await }));
@@ -179,6 +201,10 @@ pub(crate) fn up(args: UpArgs) -> Result<()> {
                     ),
                 }
             }
+            // Then the relay, whose last records go to the server too.
+            if let Some(r) = relay {
+                r.stop().await;
+            }
         };
         server.run(server_shutdown).await?;
         Ok(())
@@ -201,9 +227,10 @@ const AGENT_TOKEN_FILE: &str = "agent.token";
 fn local_agent(
     data_dir: &Path,
     url: &str,
+    token: &str,
     perfd: Option<(SocketAddr, SocketAddr)>,
+    socks5: Option<SocketAddr>,
 ) -> Result<agent::Agent> {
-    let token = agent_token(data_dir)?;
     let state_dir = data_dir.join("agent");
     let text = format!(
         r#"
@@ -229,12 +256,12 @@ token = {token}
 {ratemon}{probes}"#,
         state_dir = toml_string(&state_dir.to_string_lossy()),
         url = toml_string(url),
-        token = toml_string(&token),
+        token = toml_string(token),
         ratemon = default_route_interface()
             .and_then(|i| ratemon_table(&i))
             .unwrap_or_default(),
         probes = perfd
-            .map(|(http, echo)| probe_tables(http, echo))
+            .map(|(http, echo)| probe_tables(http, echo, socks5))
             .unwrap_or_default(),
     );
     let config = agent::AgentConfig::from_toml_str(&text, Path::new("(weir up)"))?;
@@ -264,16 +291,75 @@ async fn local_perfd() -> Result<(SocketAddr, SocketAddr)> {
     Ok((http, echo))
 }
 
-/// `weir up`'s self-probes: a 5 MiB download and an echo round against
-/// the local perfd, the first a few seconds after start so that a newcomer
-/// sees rows within the first minute.
-fn probe_tables(http: SocketAddr, echo: SocketAddr) -> String {
+/// `weir up`'s self-probes: a 5 MiB download (through the local relay's
+/// SOCKS5 when there is one) and an echo round against the local perfd,
+/// the first a few seconds after start so that a newcomer sees rows within
+/// the first minute.
+fn probe_tables(http: SocketAddr, echo: SocketAddr, socks5: Option<SocketAddr>) -> String {
     let vantage = crate::embedded_agent::host_name().unwrap_or_else(|| "local".to_owned());
     let tags = format!("[inputs.probe.tags]\nvantage = {}\n", toml_string(&vantage));
+    let proxy = socks5
+        .map(|a| format!("socks5 = \"{a}\"\n"))
+        .unwrap_or_default();
     format!(
-        "[[inputs.probe]]\nurl = \"http://{http}/bulk/5242880\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"3s\"\n{tags}\
+        "[[inputs.probe]]\nurl = \"http://{http}/bulk/5242880\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"3s\"\n{proxy}{tags}\
          [[inputs.probe]]\nurl = \"tcp://{echo}\"\nname = \"local-perfd\"\nevery = \"{UP_PROBE_EVERY}\"\nstart_delay = \"4s\"\n{tags}"
     )
+}
+
+/// How often `weir up`'s relay posts its records and snapshots.
+const UP_RELAY_EXPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `weir up`'s relay: on an ephemeral loopback port, metered, exporting to
+/// the local server (database [`UP_DATABASE`], the local agent's token, tag
+/// `relay=local`).
+struct LocalRelay {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    exporter: meter::export::Exporter,
+}
+
+impl LocalRelay {
+    async fn start(url: &str, token: &str) -> Result<LocalRelay> {
+        let meter = meter::Meter::new(meter::MeterConfig::default());
+        let mut export = meter::export::ExportConfig::new(url, UP_DATABASE);
+        export.token = Some(token.to_owned());
+        export.tags = vec![("relay".to_owned(), "local".to_owned())];
+        export.interval = UP_RELAY_EXPORT_EVERY;
+        let exporter = meter::export::Exporter::spawn(&meter, meter.records(), export)
+            .context("starting the relay's exporter")?;
+        let mut config = relay::RelayConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+        config.meter = Some(meter);
+        config.sample_every = None;
+        let relay = relay::Relay::bind(config)
+            .await
+            .context("starting the local relay")?;
+        let addr = relay.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(relay.serve(async {
+            let _ = stopped.await;
+        }));
+        Ok(LocalRelay {
+            addr,
+            stop,
+            task,
+            exporter,
+        })
+    }
+
+    /// Stops accepting, lets open connections end (or cuts them), then
+    /// posts the last records.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            tracing::error!("the local relay failed: {e}");
+        }
+        let exporter = self.exporter;
+        if let Err(e) = tokio::task::spawn_blocking(move || exporter.shutdown()).await {
+            tracing::error!("the local relay's exporter failed: {e}");
+        }
+    }
 }
 
 /// The interface of the IPv4 default route (the first in

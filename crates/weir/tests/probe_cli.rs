@@ -275,11 +275,26 @@ fn weir_up_probes_its_own_perfd() {
             .as_i64()
             .unwrap_or(0)
     };
+    // The relay's line names its address.
+    let mut relay = None;
+    while let Some(line) = up.next_line() {
+        if let Some(rest) = line.strip_prefix("relay: SOCKS5 and HTTP CONNECT on ") {
+            relay = rest.split(',').next().map(str::to_owned);
+        }
+        if line.starts_with("stop with") {
+            break;
+        }
+    }
+    let relay = relay.expect("weir up printed the relay's address");
     // The first probes run a few seconds after start; the agent gathers and
-    // flushes every 10 s.
+    // flushes every 10 s, the relay posts every 10 s.
+    let through_relay = format!(
+        "SELECT count(*) AS n FROM probe_http WHERE ok AND target = 'local-perfd' AND size = '5242880' AND vantage IS NOT NULL AND proxy = '{relay}'"
+    );
     eventually_within("self-probe rows", Duration::from_secs(60), || {
-        n("SELECT count(*) AS n FROM probe_http WHERE ok AND target = 'local-perfd' AND size = '5242880' AND vantage IS NOT NULL") >= 1
+        n(&through_relay) >= 1
             && n("SELECT count(*) AS n FROM probe_echo WHERE ok") >= 20
+            && n("SELECT count(*) AS n FROM meter_connection WHERE relay = 'local' AND transport = 'socks5' AND bytes_in >= 5242880 AND ok") >= 1
     });
     up.stop();
 }
