@@ -4,10 +4,12 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use meter::{ConnectionBuilder, ConnectionError, Phase};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
@@ -114,6 +116,19 @@ async fn metered(
     let mut upstream = conn.wrap(dialed.stream);
     match splice(&mut client, &mut upstream, reply, request, cut).await {
         Ok(()) | Err(End::Copy) => {}
+        // First error wins: when the upstream failed too, its own record stands.
+        Err(End::Client(e, phase)) => conn.error(ConnectionError {
+            class: Cow::Borrowed(meter::error_class(&e)),
+            phase,
+            detail: format!(
+                "{} the client: {e}",
+                if phase == Phase::Read {
+                    "reading from"
+                } else {
+                    "writing to"
+                }
+            ),
+        }),
         Err(End::Answer(e)) => conn.error(ConnectionError {
             class: Cow::Borrowed(meter::error_class(&e)),
             phase: Phase::Handshake,
@@ -132,8 +147,12 @@ async fn metered(
 enum End {
     /// The client could not be answered.
     Answer(std::io::Error),
-    /// Copying failed on either side.
+    /// Copying failed on the upstream side (the meter's wrapper has
+    /// recorded it).
     Copy,
+    /// Copying failed on the client's side: reading from it or writing to
+    /// it.
+    Client(std::io::Error, Phase),
     /// The relay cut the connection at shutdown.
     Cut,
 }
@@ -151,11 +170,16 @@ where
     U: AsyncRead + AsyncWrite + Unpin,
 {
     client.write_all(reply).await.map_err(End::Answer)?;
+    let mut client = Watched {
+        io: client,
+        failed: None,
+    };
     let copy = async {
         if !request.early.is_empty() {
             upstream.write_all(&request.early).await?;
         }
-        tokio::io::copy_bidirectional_with_sizes(client, upstream, COPY_BUFFER, COPY_BUFFER).await
+        tokio::io::copy_bidirectional_with_sizes(&mut client, upstream, COPY_BUFFER, COPY_BUFFER)
+            .await
     };
     let cut = async {
         if cut.wait_for(|&c| c).await.is_err() {
@@ -167,10 +191,69 @@ where
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::debug!(target = %request.target, error = %e, "relayed connection failed");
-                Err(End::Copy)
+                Err(match client.failed {
+                    Some(phase) => End::Client(e, phase),
+                    None => End::Copy,
+                })
             }
         },
         () = cut => Err(End::Cut),
+    }
+}
+
+/// The client's stream, remembering whether a read or a write on it failed,
+/// so that a copy error can be told apart from the upstream's.
+struct Watched<'a> {
+    io: &'a mut TcpStream,
+    failed: Option<Phase>,
+}
+
+impl Watched<'_> {
+    fn note<T>(
+        &mut self,
+        phase: Phase,
+        polled: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(_)) = &polled {
+            self.failed.get_or_insert(phase);
+        }
+        polled
+    }
+}
+
+impl AsyncRead for Watched<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut *this.io).poll_read(cx, buf);
+        this.note(Phase::Read, polled)
+    }
+}
+
+impl AsyncWrite for Watched<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut *this.io).poll_write(cx, buf);
+        this.note(Phase::Write, polled)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut *this.io).poll_flush(cx);
+        this.note(Phase::Write, polled)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut *this.io).poll_shutdown(cx);
+        this.note(Phase::Write, polled)
     }
 }
 

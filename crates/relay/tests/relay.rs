@@ -283,3 +283,36 @@ async fn without_a_meter_it_relays_all_the_same() {
     drop(s);
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_resets_mid_download_is_recorded() {
+    let (config, _meter, records) = metered();
+    let relay = start(config).await;
+    // A source that sends until its reader goes away.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let source = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let block = vec![7u8; 64 * 1024];
+        while s.write_all(&block).await.is_ok() {}
+    });
+    let mut s = TcpStream::connect(relay.addr).await.unwrap();
+    assert_eq!(socks_connect(&mut s, source).await[1], 0);
+    let mut some = vec![0u8; 256 * 1024];
+    s.read_exact(&mut some).await.unwrap();
+    // Close with a reset (SO_LINGER 0), as a killed client does.
+    s.set_zero_linger().unwrap();
+    drop(s);
+    let r = record(&records).await;
+    let e = r.error.clone().expect("the reset is recorded");
+    assert!(
+        matches!(&*e.class, "reset" | "broken_pipe"),
+        "class {:?}: {}",
+        e.class,
+        e.detail
+    );
+    assert!(matches!(e.phase, Phase::Read | Phase::Write), "{e:?}");
+    assert!(e.detail.contains("the client"), "{}", e.detail);
+    assert!(r.bytes_in >= 256 * 1024, "{r:?}");
+    relay.stop().await;
+}
