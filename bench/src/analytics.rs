@@ -22,6 +22,7 @@ pub fn run_analytics(
     month: &ProbeMonth,
     runs: usize,
     data_dir: Option<PathBuf>,
+    only: &[String],
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("creating a temporary data directory")?;
@@ -88,9 +89,12 @@ pub fn run_analytics(
     ];
     writeln!(
         out,
-        "question (30 d, group_by=country, field=ttfb_us) | source (tables) | first ms | median ms | min ms | max ms | runs | max rel. error | median rel. error"
+        "question (30 d, group_by=country, field=ttfb_us) | source (tables) | first ms | median ms | min ms | max ms | runs | CPU ms per run | max rel. error | median rel. error"
     )?;
     for (kind, own) in questions {
+        if !only.is_empty() && !only.iter().any(|o| o == kind) {
+            continue;
+        }
         let params = |source: &str| -> anyhow::Result<Params> {
             let mut pairs: Vec<(String, String)> = vec![
                 ("db".into(), "net".into()),
@@ -123,11 +127,13 @@ pub fn run_analytics(
                 warm.json["source"]
             );
             let mut times = Vec::with_capacity(n);
+            let cpu_before = process_cpu_seconds();
             for _ in 0..n {
                 times.push(ask(&p)?.0);
             }
+            let cpu_ms = (process_cpu_seconds() - cpu_before) * 1e3 / n as f64;
             times.sort_by(f64::total_cmp);
-            answers.push((source, first, times, warm));
+            answers.push((source, first, times, warm, cpu_ms));
         }
         let errors = relative_errors(&answers[0].3.json, &answers[1].3.json);
         let (max_err, median_err) = if errors.is_empty() {
@@ -135,7 +141,7 @@ pub fn run_analytics(
         } else {
             (errors[errors.len() - 1], errors[errors.len() / 2])
         };
-        for (i, (source, first, times, answer)) in answers.iter().enumerate() {
+        for (i, (source, first, times, answer, cpu_ms)) in answers.iter().enumerate() {
             let tables = answer.json["rollup_tables"]
                 .as_array()
                 .map(|ts| {
@@ -150,7 +156,7 @@ pub fn run_analytics(
             };
             writeln!(
                 out,
-                "{kind} | {source}{tables} | {first:.1} | {:.1} | {:.1} | {:.1} | {} | {error}",
+                "{kind} | {source}{tables} | {first:.1} | {:.1} | {:.1} | {:.1} | {} | {cpu_ms:.1} | {error}",
                 times[times.len() / 2],
                 times[0],
                 times[times.len() - 1],
@@ -159,6 +165,25 @@ pub fn run_analytics(
         }
     }
     Ok(())
+}
+
+/// User and system CPU time of this process so far, in seconds (from
+/// `/proc/self/stat`, in ticks of 10 ms; 0 where it cannot be read).
+fn process_cpu_seconds() -> f64 {
+    let Ok(text) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which ends at the last ')': utime is
+    // field 14 and stime 15 (state, field 3, comes first).
+    let after = text.rfind(')').map_or("", |i| &text[i + 1..]);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// The relative differences, sorted, between every value of `approx` and

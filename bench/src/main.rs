@@ -6,7 +6,7 @@
 //! weir-bench ingest [--hosts 100] [--hours 24] [--batch 10000] [--writers 4] [--no-sync]
 //! weir-bench query [--data-dir DIR] [--runs 10] [--seed 1] [--only NAME]…
 //! weir-bench queries [--hosts 100] [--hours 24] [--runs 10] [--seed 1] > queries.jsonl
-//! weir-bench analytics [--vantages 1000] [--days 30] [--interval 300] [--runs 10] [--data-dir DIR]
+//! weir-bench analytics [--vantages 1000] [--days 30] [--interval 300] [--runs 10] [--data-dir DIR] [--only cdf|quantiles]
 //! ```
 
 use std::io::{self, BufWriter, Write};
@@ -108,6 +108,10 @@ enum Command {
         /// Reuse (or fill, if empty) this data directory.
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Ask only these questions (`cdf`, `quantiles`; repeatable): for
+        /// profiling one of them.
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Print the TSBS devops queries for every system, one JSON object per line:
     /// `{"kind", "run", "warmup", "sql", "influxql", "metricsql": {"query", "start",
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             interval,
             runs,
             data_dir,
+            only,
         } => {
             let month = ProbeMonth {
                 vantages,
@@ -193,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 seed: 1,
             };
-            run_analytics(&month, runs, data_dir, &mut out)?;
+            run_analytics(&month, runs, data_dir, &only, &mut out)?;
         }
         Command::Ingest {
             hosts,

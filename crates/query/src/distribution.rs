@@ -292,18 +292,17 @@ impl Finish {
     /// The answer, given the q-quantile and the value of CDF point i of n.
     fn answer(
         &self,
-        quantile: impl Fn(f64) -> f64,
-        cdf_value: impl Fn(usize, usize) -> f64,
+        quantiles: impl FnOnce(&[f64]) -> Vec<f64>,
+        cdf_values: impl FnOnce(usize) -> Vec<f64>,
     ) -> ScalarValue {
         match self {
             Finish::Quantiles(qs) => {
-                let out: Float64Array = qs.iter().map(|&q| Some(quantile(q))).collect();
+                let out = Float64Array::from(quantiles(qs));
                 SingleRowListArrayBuilder::new(Arc::new(out)).build_list_scalar()
             }
             Finish::Cdf(n) => {
-                let (values, fractions): (Vec<f64>, Vec<f64>) = (1..=*n)
-                    .map(|i| (cdf_value(i, *n), i as f64 / *n as f64))
-                    .unzip();
+                let values = cdf_values(*n);
+                let fractions: Vec<f64> = (1..=*n).map(|i| i as f64 / *n as f64).collect();
                 let points = StructArray::new(
                     point_fields(),
                     vec![
@@ -387,16 +386,17 @@ fn answer_from_sketch(finish: &Finish, sketch: &DDSketch) -> Result<ScalarValue>
     if sketch.count() == 0 {
         return finish.empty();
     }
-    let nan = f64::NAN;
-    let interpolated = |q: f64| {
-        sketch
-            .quantile_interpolated(q)
-            .ok()
-            .flatten()
-            .unwrap_or(nan)
+    let or_nan = |values: Result<Vec<Option<f64>>, _>, len: usize| match values {
+        Ok(v) => v.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+        Err(_) => vec![f64::NAN; len],
     };
-    let at = |q: f64| sketch.quantile(q).ok().flatten().unwrap_or(nan);
-    Ok(finish.answer(interpolated, |i, n| at(i as f64 / n as f64)))
+    Ok(finish.answer(
+        |qs| or_nan(sketch.quantiles_interpolated(qs), qs.len()),
+        |n| {
+            let fractions: Vec<f64> = (1..=n).map(|i| i as f64 / n as f64).collect();
+            or_nan(sketch.quantiles(&fractions), n)
+        },
+    ))
 }
 
 /// [`Sketches`] for every group of a grouped aggregation at once: each row's
@@ -562,11 +562,15 @@ impl Accumulator for Values {
         v.sort_unstable_by(f64::total_cmp);
         let total = v.len();
         Ok(self.finish.answer(
-            |q| interpolate(v, q),
-            |i, n| {
-                // The smallest rank r with r / total >= i / n.
-                let rank = (i * total).div_ceil(n).max(1);
-                v[rank - 1]
+            |qs| qs.iter().map(|&q| interpolate(v, q)).collect(),
+            |n| {
+                (1..=n)
+                    .map(|i| {
+                        // The smallest rank r with r / total >= i / n.
+                        let rank = (i * total).div_ceil(n).max(1);
+                        v[rank - 1]
+                    })
+                    .collect()
             },
         ))
     }

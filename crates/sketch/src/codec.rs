@@ -19,6 +19,16 @@ use crate::DDSketch;
 
 const VERSION: u8 = 1;
 
+/// Bucket lists (positive, negative) of a sketch being merged.
+type Buckets = (Vec<(i32, u64)>, Vec<(i32, u64)>);
+
+thread_local! {
+    /// [`DDSketch::merge_encoded`]'s lists, kept between calls.
+    static SCRATCH: std::cell::RefCell<Buckets> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
 /// Why bytes are not a sketch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a sketch: {0}")]
@@ -70,7 +80,20 @@ impl Reader<'_> {
         Ok(f64::from_le_bytes(b))
     }
 
+    /// Most varints here (index steps, small counts) are one byte: that
+    /// case is inlined into the bucket loop.
+    #[inline]
     fn varint(&mut self) -> Result<u64, DecodeError> {
+        match self.bytes.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.bytes = rest;
+                Ok(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -143,19 +166,23 @@ impl DDSketch {
                 self.alpha
             ));
         }
-        // Checked in full first, so a damaged sketch adds nothing; read
-        // once (a bucket takes at least two bytes).
-        let mut positive = Vec::with_capacity(bytes.len() / 2);
-        let mut negative = Vec::new();
-        let header = parse(bytes, |is_negative, index, c| {
-            if is_negative {
-                negative.push((index, c));
-            } else {
-                positive.push((index, c));
-            }
+        // Checked in full first, so a damaged sketch adds nothing: the
+        // buckets go to this thread's scratch lists, which are reused, so
+        // merging many small sketches allocates nothing.
+        let header = SCRATCH.with_borrow_mut(|(positive, negative)| {
+            positive.clear();
+            negative.clear();
+            let header = parse(bytes, |is_negative, index, c| {
+                if is_negative {
+                    negative.push((index, c));
+                } else {
+                    positive.push((index, c));
+                }
+            })?;
+            self.positive.add_ascending(positive);
+            self.negative.add_ascending(negative);
+            Ok::<_, DecodeError>(header)
         })?;
-        self.positive.add_ascending(&positive);
-        self.negative.add_ascending(&negative);
         if header.count > 0 {
             self.zero = self.zero.saturating_add(header.zero);
             self.count = self.count.saturating_add(header.count);

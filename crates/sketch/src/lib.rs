@@ -228,6 +228,96 @@ impl DDSketch {
         Ok(Some(low + weight * (high - low)))
     }
 
+    /// [`DDSketch::quantile`] of each of `qs`, in one pass over the buckets
+    /// (a CDF asks for a hundred of them).
+    pub fn quantiles(&self, qs: &[f64]) -> Result<Vec<Option<f64>>, SketchError> {
+        let ranks = self.ranks(qs, |r| [r.floor() as u64, r.floor() as u64])?;
+        Ok(ranks
+            .into_iter()
+            .map(|r| r.map(|(low, _, _)| low))
+            .collect())
+    }
+
+    /// [`DDSketch::quantile_interpolated`] of each of `qs`, in one pass over
+    /// the buckets.
+    pub fn quantiles_interpolated(&self, qs: &[f64]) -> Result<Vec<Option<f64>>, SketchError> {
+        let ranks = self.ranks(qs, |r| [r.floor() as u64, r.ceil() as u64])?;
+        Ok(ranks
+            .into_iter()
+            .map(|r| r.map(|(low, high, weight)| low + weight * (high - low)))
+            .collect())
+    }
+
+    /// For each q: the values of the two ranks `pick` chooses from
+    /// r = q·(count − 1), and r's fractional part; `None` for an empty
+    /// sketch.
+    #[allow(clippy::type_complexity)]
+    fn ranks(
+        &self,
+        qs: &[f64],
+        pick: impl Fn(f64) -> [u64; 2],
+    ) -> Result<Vec<Option<(f64, f64, f64)>>, SketchError> {
+        if let Some(&q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            return Err(SketchError::Quantile(q));
+        }
+        if self.count == 0 {
+            return Ok(vec![None; qs.len()]);
+        }
+        // Every rank asked for, with where its value goes, lowest first.
+        let mut wanted: Vec<(u64, usize)> = Vec::with_capacity(2 * qs.len());
+        for (i, &q) in qs.iter().enumerate() {
+            let [low, high] = pick(q * (self.count - 1) as f64);
+            wanted.push((low, 2 * i));
+            wanted.push((high, 2 * i + 1));
+        }
+        wanted.sort_unstable();
+        let mut values = vec![self.max; 2 * qs.len()];
+        self.walk_ranks(&wanted, &mut values);
+        Ok(qs
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let r = q * (self.count - 1) as f64;
+                Some((values[2 * i], values[2 * i + 1], r - r.floor()))
+            })
+            .collect())
+    }
+
+    /// Writes the value of each rank of `wanted` (ascending) to its slot
+    /// in `values`, walking the buckets once; ranks past the end keep what
+    /// `values` holds.
+    fn walk_ranks(&self, wanted: &[(u64, usize)], values: &mut [f64]) {
+        let mut next = 0;
+        let mut seen = 0u64;
+        // Hands out the value `v` (computed only if needed) to every rank
+        // below `seen`.
+        let mut settle = |seen: u64, v: &dyn Fn() -> f64, next: &mut usize| {
+            if wanted.get(*next).is_some_and(|&(r, _)| r < seen) {
+                let v = v();
+                while let Some(&(r, slot)) = wanted.get(*next) {
+                    if r >= seen {
+                        break;
+                    }
+                    values[slot] = v;
+                    *next += 1;
+                }
+            }
+        };
+        for (i, c) in self.negative.buckets().rev() {
+            seen = seen.saturating_add(c);
+            settle(seen, &|| self.clamp(-self.value(i)), &mut next);
+        }
+        seen = seen.saturating_add(self.zero);
+        settle(seen, &|| self.clamp(0.0), &mut next);
+        for (i, c) in self.positive.buckets() {
+            if next == wanted.len() {
+                return;
+            }
+            seen = seen.saturating_add(c);
+            settle(seen, &|| self.clamp(self.value(i)), &mut next);
+        }
+    }
+
     /// The estimate of the value of `rank` (0-based, < count) in sorted
     /// order, clamped to [min, max].
     fn at_rank(&self, rank: u64) -> f64 {
@@ -265,6 +355,27 @@ impl DDSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_quantiles_at_once_equal_one_at_a_time() {
+        let mut s = DDSketch::new(0.01).unwrap();
+        assert_eq!(s.quantiles(&[0.5]), Ok(vec![None]));
+        for v in [-7.0, -0.5, 0.0, 0.0, 1.0, 2.0, 3.0, 1e3, 5e4, 5e4, 1e6] {
+            s.add(v);
+        }
+        let qs: Vec<f64> = [1.0, 0.0, 0.5, 0.33, 0.999, 0.1, 0.5, 0.75]
+            .into_iter()
+            .chain((0..=100).map(|i| f64::from(i) / 100.0))
+            .collect();
+        let one_by_one: Vec<_> = qs.iter().map(|&q| s.quantile(q).unwrap()).collect();
+        assert_eq!(s.quantiles(&qs).unwrap(), one_by_one);
+        let one_by_one: Vec<_> = qs
+            .iter()
+            .map(|&q| s.quantile_interpolated(q).unwrap())
+            .collect();
+        assert_eq!(s.quantiles_interpolated(&qs).unwrap(), one_by_one);
+        assert!(s.quantiles(&[0.5, 1.5]).is_err());
+    }
 
     #[test]
     fn small_cases() {

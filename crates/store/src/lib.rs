@@ -880,7 +880,9 @@ impl Inner {
         rollup: bool,
     ) -> Result<Option<ParquetFile>, StoreError> {
         let name = format!("{number:012}.parquet");
-        let Some(written) = persist::write_parquet(&self.data_file(&name), schema, batches)? else {
+        let daily = rollup && table.ends_with(RollupGrain::Day.suffix());
+        let Some(written) = persist::write_parquet(&self.data_file(&name), schema, batches, daily)?
+        else {
             return Ok(None);
         };
         Ok(Some(ParquetFile {

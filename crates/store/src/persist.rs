@@ -206,14 +206,25 @@ pub(crate) struct Written {
 
 /// Writes `batches` (with `schema`) to `path` durably (temporary file,
 /// fsync, rename, fsync of the directory), one batch in memory at a time;
-/// `None`, and no file, if they hold no row.
+/// `None`, and no file, if they hold no row. Data is compressed with zstd,
+/// except daily rollups (`fast_to_read`), with LZ4: month-long questions
+/// read those files whole, mostly their sketches; LZ4 decodes them faster,
+/// and parquet's zstd codec also builds a compression and a decompression
+/// context for every column chunk it reads. (It costs ~35 % more bytes
+/// than zstd on files that are ~1/10 of the half-hour rollups.)
 pub(crate) fn write_parquet(
     path: &Path,
     schema: &SchemaRef,
     batches: impl IntoIterator<Item = Result<RecordBatch, StoreError>>,
+    fast_to_read: bool,
 ) -> Result<Option<Written>, StoreError> {
+    let compression = if fast_to_read {
+        Compression::LZ4_RAW
+    } else {
+        Compression::ZSTD(ZstdLevel::default())
+    };
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(compression)
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
