@@ -289,7 +289,8 @@ impl Finish {
         })
     }
 
-    /// The answer, given the q-quantile and the value of CDF point i of n.
+    /// The answer, given the values of the quantiles `qs` and of CDF points
+    /// 1..=n of n.
     fn answer(
         &self,
         quantiles: impl FnOnce(&[f64]) -> Vec<f64>,
