@@ -91,6 +91,9 @@ pub fn run_analytics(
         out,
         "question (30 d, group_by=country, field=ttfb_us) | source (tables) | first ms | median ms | min ms | max ms | runs | CPU ms per run | max rel. error | median rel. error"
     )?;
+    if let Some(unknown) = only.iter().find(|o| !questions.iter().any(|(k, _)| k == o)) {
+        anyhow::bail!("--only {unknown:?}: the questions are cdf and quantiles");
+    }
     for (kind, own) in questions {
         if !only.is_empty() && !only.iter().any(|o| o == kind) {
             continue;

@@ -10,7 +10,7 @@
 //! Wall-clock throughput on a shared 2-core machine swings by tens of
 //! percent between rounds, far more than the effect measured. So each relay
 //! also runs on a runtime of its own with one worker thread, and the bench
-//! reads that thread's on-CPU time (`/proc/<pid>/task/<tid>/schedstat`)
+//! reads that thread's on-CPU time (Linux: `/proc/<pid>/task/<tid>/schedstat`)
 //! around each transfer: the relay's CPU time per byte, which bounds its
 //! throughput when it is CPU-bound and which steal time and the other
 //! threads disturb less. And since metering adds only user-space work (a

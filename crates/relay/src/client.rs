@@ -116,9 +116,11 @@ async fn metered(
     let mut upstream = conn.wrap(dialed.stream);
     match splice(&mut client, &mut upstream, reply, request, cut).await {
         Ok(()) | Err(End::Copy) => {}
-        // First error wins: when the upstream failed too, its own record stands.
+        // First error wins: when the upstream failed too, its own record
+        // stands. The class says the client's side (`client_reset`, …), so
+        // that records tell clients that give up from failures of the target.
         Err(End::Client(e, phase)) => conn.error(ConnectionError {
-            class: Cow::Borrowed(meter::error_class(&e)),
+            class: Cow::Owned(format!("client_{}", meter::error_class(&e))),
             phase,
             detail: format!(
                 "{} the client: {e}",
@@ -214,8 +216,15 @@ impl Watched<'_> {
         phase: Phase,
         polled: Poll<std::io::Result<T>>,
     ) -> Poll<std::io::Result<T>> {
-        if let Poll::Ready(Err(_)) = &polled {
-            self.failed.get_or_insert(phase);
+        // Interrupted and WouldBlock are retried, not failures (as in the
+        // meter's own wrapper).
+        if let Poll::Ready(Err(e)) = &polled {
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+            ) {
+                self.failed.get_or_insert(phase);
+            }
         }
         polled
     }

@@ -306,7 +306,7 @@ async fn a_client_that_resets_mid_download_is_recorded() {
     let r = record(&records).await;
     let e = r.error.clone().expect("the reset is recorded");
     assert!(
-        matches!(&*e.class, "reset" | "broken_pipe"),
+        matches!(&*e.class, "client_reset" | "client_broken_pipe"),
         "class {:?}: {}",
         e.class,
         e.detail
