@@ -68,8 +68,9 @@ impl<S, R> Metered<S, R> {
     }
 }
 
-/// Whether an error is one the caller retries rather than a failure.
-pub(crate) fn is_transient(e: &io::Error) -> bool {
+/// Whether an error is one the caller retries (`Interrupted`,
+/// `WouldBlock`) rather than a failure worth recording.
+pub fn is_transient(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock

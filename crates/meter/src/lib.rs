@@ -63,7 +63,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use aggregate::{AggregateKey, AggregateRow, Aggregator, DEFAULT_AGGREGATE_WINDOW};
 pub use connection::{ConnectionBuilder, ConnectionMeter, StreamMeter};
-pub use io::{Metered, Off, Recorder};
+pub use io::{is_transient, Metered, Off, Recorder};
 pub use labels::{PeerTraffic, OVERFLOW_LABEL};
 pub use record::{error_class, ConnectionError, ConnectionRecord, Direction, Mask, Phase, Records};
 pub use snapshot::Snapshot;

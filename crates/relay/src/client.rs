@@ -216,13 +216,9 @@ impl Watched<'_> {
         phase: Phase,
         polled: Poll<std::io::Result<T>>,
     ) -> Poll<std::io::Result<T>> {
-        // Interrupted and WouldBlock are retried, not failures (as in the
-        // meter's own wrapper).
+        // Retried errors are not failures (as in the meter's own wrapper).
         if let Poll::Ready(Err(e)) = &polled {
-            if !matches!(
-                e.kind(),
-                std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
-            ) {
+            if !meter::is_transient(e) {
                 self.failed.get_or_insert(phase);
             }
         }

@@ -880,7 +880,7 @@ impl Inner {
         rollup: bool,
     ) -> Result<Option<ParquetFile>, StoreError> {
         let name = format!("{number:012}.parquet");
-        let daily = rollup && table.ends_with(RollupGrain::Day.suffix());
+        let daily = rollup && matches!(RollupGrain::of_table(table), Some((_, RollupGrain::Day)));
         let Some(written) = persist::write_parquet(&self.data_file(&name), schema, batches, daily)?
         else {
             return Ok(None);
