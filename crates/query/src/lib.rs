@@ -57,7 +57,8 @@ mod sketches;
 mod table;
 mod time_filter;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider};
@@ -98,12 +99,28 @@ pub struct QueryConfig {
 }
 
 /// Runs SQL against the databases of a [`Store`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QueryEngine {
     store: Arc<Store>,
     /// Shared by every query, so caches (Parquet footers and page indexes)
     /// outlive one query and its memory pool bounds all queries together.
     runtime: Arc<RuntimeEnv>,
+    /// One session per database, built on its first query: building one
+    /// registers hundreds of functions, which costs more than planning a
+    /// small query. Sessions are shared safely: queries may not change
+    /// them (see [`read_only`]), and each takes its own snapshot of the
+    /// state, with its own start time for `now()`.
+    sessions: Arc<Mutex<HashMap<String, SessionContext>>>,
+}
+
+impl std::fmt::Debug for QueryEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("QueryEngine")
+            .field("store", &self.store)
+            .field("sessions", &sessions.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl QueryEngine {
@@ -112,6 +129,7 @@ impl QueryEngine {
         QueryEngine {
             store,
             runtime: Arc::new(RuntimeEnv::default()),
+            sessions: Arc::default(),
         }
     }
 
@@ -124,6 +142,7 @@ impl QueryEngine {
         Ok(QueryEngine {
             store,
             runtime: runtime.build_arc()?,
+            sessions: Arc::default(),
         })
     }
 
@@ -132,6 +151,17 @@ impl QueryEngine {
         if !self.store.has_database(db) {
             return Err(QueryError::DatabaseNotFound(db.to_owned()));
         }
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ctx) = sessions.get(db) {
+            return Ok(ctx.clone());
+        }
+        let ctx = self.new_context(db)?;
+        sessions.insert(db.to_owned(), ctx.clone());
+        Ok(ctx)
+    }
+
+    /// A new session for database `db`.
+    fn new_context(&self, db: &str) -> Result<SessionContext, QueryError> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)

@@ -175,7 +175,7 @@ impl Metrics {
             ),
             (
                 "weir_buffer_bytes",
-                "Bytes of logged line protocol held in the write buffer (live and being persisted); bounded by the buffer budget.",
+                "Memory of the write buffer (live and being persisted) as the buffer budget counts it: Arrow bytes of rows from big writes, line-protocol bytes of the rest.",
                 store.buffered_bytes() as u64,
             ),
             (

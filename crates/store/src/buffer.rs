@@ -12,8 +12,8 @@ use std::ops::RangeInclusive;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
-    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    new_null_array, Array, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondArray, TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -67,8 +67,10 @@ pub(crate) struct Buffer {
     /// them until their files are registered in the manifest.
     pub(crate) sealed: Vec<Arc<Sealed>>,
     next_generation: u64,
-    /// Bytes of log records applied since the last seal: a proxy for the
-    /// buffer's memory that the persister compares with its budget.
+    /// Memory of the rows applied since the last seal, which the persister
+    /// compares with its budget: the Arrow size of chunks built by writers,
+    /// and the length of the log record (more than Arrow takes) for rows
+    /// appended line by line.
     pub(crate) applied_bytes: usize,
     /// The persisted files; changed together with `sealed` under one lock so
     /// a scan sees every row exactly once.
@@ -122,31 +124,45 @@ impl Buffer {
     /// Appends `lines` (already admitted by the catalog, timestamps set) to
     /// their tables in `db`.
     pub(crate) fn apply<'a>(&mut self, db: &str, lines: impl Iterator<Item = Line<'a>>) {
-        let manifest = &self.manifest;
-        let tables = match self.databases.get_mut(db) {
-            Some(t) => t,
-            None => self.databases.entry(db.to_owned()).or_default(),
-        };
         for line in lines {
-            let table = match tables.get_mut(line.measurement.as_ref()) {
-                Some(t) => t,
-                None => {
-                    // Rows persisted before the store opened are older than
-                    // anything the clock remembers: it starts after them.
-                    let floor = manifest
-                        .files
-                        .iter()
-                        .filter(|f| f.db == db && f.table == line.measurement.as_ref())
-                        .map(|f| f.max_time)
-                        .max()
-                        .unwrap_or(i64::MIN);
-                    tables
-                        .entry(line.measurement.to_string())
-                        .or_insert_with(|| TableBuffer::new(&line.measurement, floor))
-                }
-            };
-            table.push(&line);
+            self.table(db, &line.measurement).push(&line);
         }
+    }
+
+    /// Appends the chunks a writer built for `db` (see [`prepare`]).
+    pub(crate) fn apply_prepared(&mut self, db: &str, prepared: PreparedWrite) {
+        for (name, chunks) in prepared.tables {
+            let table = self.table(db, &name);
+            for chunk in chunks {
+                table.push_prepared(chunk);
+            }
+        }
+    }
+
+    /// The buffer of `db.table`, created if new.
+    fn table(&mut self, db: &str, table: &str) -> &mut TableBuffer {
+        let manifest = &self.manifest;
+        if !self.databases.contains_key(db) {
+            self.databases.insert(db.to_owned(), HashMap::new());
+        }
+        let Some(tables) = self.databases.get_mut(db) else {
+            unreachable!("inserted above")
+        };
+        if !tables.contains_key(table) {
+            // Rows persisted before the store opened are older than
+            // anything the clock remembers: it starts after them.
+            let floor = manifest
+                .files
+                .iter()
+                .filter(|f| f.db == db && f.table == table)
+                .map(|f| f.max_time)
+                .max()
+                .unwrap_or(i64::MIN);
+            tables.insert(table.to_owned(), TableBuffer::new(table, floor));
+        }
+        tables
+            .get_mut(table)
+            .unwrap_or_else(|| unreachable!("inserted above"))
     }
 
     /// What holds rows of `db.table` in `time`: persisted files, sealed and
@@ -198,10 +214,11 @@ impl Buffer {
                 plan.chunks.push(aligned(chunk)?);
             }
         }
-        if buffer.rows > 0 && overlaps(&(buffer.open_min..=buffer.open_max)) {
+        let open = &buffer.open;
+        if open.rows > 0 && overlaps(&(open.min..=open.max)) {
             plan.chunks.push(Chunk {
-                batch: align(&buffer.snapshot()?, schema, table)?,
-                range: buffer.open_min..=buffer.open_max,
+                batch: align(&open.snapshot()?, schema, table)?,
+                range: open.min..=open.max,
                 fresh: buffer.open_fresh,
             });
         }
@@ -213,7 +230,7 @@ impl Buffer {
         let mut tables = HashMap::new();
         for (db, buffers) in &mut self.databases {
             for (table, buffer) in buffers.iter_mut() {
-                if buffer.rows > 0 {
+                if buffer.open.rows > 0 {
                     buffer.freeze();
                 }
                 let frozen = buffer.reset();
@@ -245,7 +262,7 @@ impl Buffer {
         self.databases
             .values()
             .flat_map(|t| t.values())
-            .map(|t| t.frozen_rows + t.rows)
+            .map(|t| t.frozen_rows + t.open.rows)
             .sum::<usize>()
             + self
                 .sealed
@@ -302,16 +319,27 @@ impl std::fmt::Debug for ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(kind: ColumnKind) -> Self {
+    /// An empty column with room for `rows` values (0: grow as needed).
+    fn new(kind: ColumnKind, rows: usize) -> Self {
         match kind {
             ColumnKind::Tag | ColumnKind::Time => {
-                ColumnBuilder::Tag(StringDictionaryBuilder::new())
+                ColumnBuilder::Tag(StringDictionaryBuilder::with_capacity(rows, 0, 0))
             }
-            ColumnKind::Field(FieldType::Float) => ColumnBuilder::Float(Float64Builder::new()),
-            ColumnKind::Field(FieldType::Integer) => ColumnBuilder::Integer(Int64Builder::new()),
-            ColumnKind::Field(FieldType::UInteger) => ColumnBuilder::UInteger(UInt64Builder::new()),
-            ColumnKind::Field(FieldType::Boolean) => ColumnBuilder::Boolean(BooleanBuilder::new()),
-            ColumnKind::Field(FieldType::String) => ColumnBuilder::String(StringBuilder::new()),
+            ColumnKind::Field(FieldType::Float) => {
+                ColumnBuilder::Float(Float64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::Integer) => {
+                ColumnBuilder::Integer(Int64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::UInteger) => {
+                ColumnBuilder::UInteger(UInt64Builder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::Boolean) => {
+                ColumnBuilder::Boolean(BooleanBuilder::with_capacity(rows))
+            }
+            ColumnKind::Field(FieldType::String) => {
+                ColumnBuilder::String(StringBuilder::with_capacity(rows, 0))
+            }
         }
     }
 
@@ -396,29 +424,42 @@ const FIELD_SLOT: u32 = 1 << 31;
 /// Marks a column the current line does not set.
 const EMPTY_SLOT: u32 = u32::MAX;
 
-/// One table's buffered rows.
+/// One table's buffered rows: an open run being appended to, and frozen
+/// chunks.
 #[derive(Debug)]
 struct TableBuffer {
-    name: String,
+    open: RowBuilder,
+    /// Whether every open row is fresh (see [`Chunk::fresh`]).
+    open_fresh: bool,
+    frozen: Chunks,
+    frozen_rows: usize,
+    /// Kept across seals: tells whether a row is fresh.
+    clock: SeriesClock,
+}
+
+/// Rows of one table appended into Arrow builders, in the order written.
+#[derive(Debug)]
+struct RowBuilder {
+    /// Rows each new column makes room for.
+    capacity: usize,
+    table: String,
     time: TimestampNanosecondBuilder,
     names: Vec<String>,
     columns: Vec<ColumnBuilder>,
     index: HashMap<String, usize>,
-    /// Unfrozen rows.
     rows: usize,
-    /// Text bytes among the unfrozen rows.
-    open_text: usize,
-    /// Earliest and latest time among the unfrozen rows.
-    open_min: i64,
-    open_max: i64,
-    /// Whether every unfrozen row is fresh (see [`Chunk::fresh`]).
-    open_fresh: bool,
-    frozen: Chunks,
-    frozen_rows: usize,
+    /// Text bytes (tag values and strings) among the rows.
+    text: usize,
+    /// Earliest and latest time among the rows.
+    min: i64,
+    max: i64,
     /// Per column, which tag or field of the line being appended sets it.
     slots: Vec<u32>,
-    /// Kept across seals: tells whether a row is fresh.
-    clock: SeriesClock,
+    /// The columns of the previous line's tags and fields, by position:
+    /// lines of a table mostly repeat the same keys in the same order, and
+    /// comparing a key with its column's name is cheaper than hashing it.
+    last_tags: Vec<usize>,
+    last_fields: Vec<usize>,
 }
 
 /// The latest time written to each series of a table (by a hash of its tag
@@ -452,19 +493,10 @@ impl SeriesClock {
 impl TableBuffer {
     fn new(name: &str, floor: i64) -> Self {
         TableBuffer {
-            name: name.to_owned(),
-            time: TimestampNanosecondBuilder::new(),
-            names: Vec::new(),
-            columns: Vec::new(),
-            index: HashMap::new(),
-            rows: 0,
-            open_text: 0,
-            open_min: i64::MAX,
-            open_max: i64::MIN,
+            open: RowBuilder::new(name),
             open_fresh: true,
             frozen: Vec::new(),
             frozen_rows: 0,
-            slots: Vec::new(),
             clock: SeriesClock {
                 latest: HashMap::default(),
                 floor,
@@ -473,19 +505,117 @@ impl TableBuffer {
     }
 
     /// Takes the frozen chunks and starts over with no columns, keeping
-    /// the series clock. Call with no unfrozen rows.
+    /// the series clock. Call with no open rows.
     fn reset(&mut self) -> Chunks {
-        let clock = std::mem::replace(
-            &mut self.clock,
-            SeriesClock {
-                latest: HashMap::default(),
-                floor: i64::MIN,
-            },
-        );
-        let empty = TableBuffer::new(&self.name, i64::MIN);
-        let old = std::mem::replace(self, empty);
-        self.clock = clock;
-        old.frozen
+        self.open = RowBuilder::new(&self.open.table);
+        self.open_fresh = true;
+        self.frozen_rows = 0;
+        std::mem::take(&mut self.frozen)
+    }
+
+    fn push(&mut self, line: &Line<'_>) {
+        let text = text_bytes(line);
+        if self.open.rows > 0 && self.open.text + text > FREEZE_TEXT_BYTES {
+            self.freeze();
+        }
+        let time = line.timestamp.unwrap_or_default();
+        let (series, repeated) = self.open.push(line, text);
+        self.open_fresh &= self.clock.observe(series, time) && !repeated;
+        if self.open.rows >= FREEZE_ROWS {
+            self.freeze();
+        }
+    }
+
+    /// Appends a chunk built by [`prepare`] after the rows before it.
+    fn push_prepared(&mut self, chunk: PreparedChunk) {
+        if self.open.rows > 0 {
+            self.freeze();
+        }
+        let mut fresh = !chunk.repeated;
+        if let Some(times) = chunk
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+        {
+            for (&series, &time) in chunk.series.iter().zip(times.values()) {
+                // Every row is observed, fresh or not, to keep the clock whole.
+                fresh &= self.clock.observe(series, time);
+            }
+        } else {
+            fresh = false;
+        }
+        self.frozen_rows += chunk.batch.num_rows();
+        self.frozen.push(Chunk {
+            batch: chunk.batch,
+            range: chunk.range,
+            fresh,
+        });
+    }
+
+    /// Moves the open rows into an immutable chunk.
+    fn freeze(&mut self) {
+        let range = self.open.min..=self.open.max;
+        match self.open.finish() {
+            Ok(batch) => {
+                self.frozen_rows += batch.num_rows();
+                self.frozen.push(Chunk {
+                    batch,
+                    range,
+                    fresh: self.open_fresh,
+                });
+                self.open_fresh = true;
+            }
+            Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.open.table),
+        }
+    }
+}
+
+/// Text bytes (tag values and string fields) of `line`.
+fn text_bytes(line: &Line<'_>) -> usize {
+    line.tags.iter().map(|(_, v)| v.len()).sum::<usize>()
+        + line
+            .fields
+            .iter()
+            .map(|(_, v)| match v {
+                FieldValue::String(s) => s.len(),
+                _ => 0,
+            })
+            .sum::<usize>()
+}
+
+impl RowBuilder {
+    fn new(table: &str) -> Self {
+        RowBuilder::with_capacity(table, 0)
+    }
+
+    /// A builder that allocates room for `rows` rows at once (0: grow as
+    /// needed), so a chunk of known size holds no spare capacity.
+    fn with_capacity(table: &str, rows: usize) -> Self {
+        RowBuilder {
+            capacity: rows,
+            table: table.to_owned(),
+            time: TimestampNanosecondBuilder::with_capacity(rows),
+            names: Vec::new(),
+            columns: Vec::new(),
+            index: HashMap::new(),
+            rows: 0,
+            text: 0,
+            min: i64::MAX,
+            max: i64::MIN,
+            slots: Vec::new(),
+            last_tags: Vec::new(),
+            last_fields: Vec::new(),
+        }
+    }
+
+    /// The column for `key`, created (null for earlier rows) if new;
+    /// `guess` is the column the same position of the previous line had.
+    fn column_at(&mut self, guess: Option<usize>, key: &str, kind: ColumnKind) -> usize {
+        match guess {
+            Some(c) if self.names[c] == key && self.columns[c].kind() == kind => c,
+            _ => self.column(key, kind),
+        }
     }
 
     /// The column for `key`, created (null for earlier rows) if new.
@@ -493,7 +623,7 @@ impl TableBuffer {
         if let Some(&i) = self.index.get(key) {
             return i;
         }
-        let mut builder = ColumnBuilder::new(kind);
+        let mut builder = ColumnBuilder::new(kind, self.capacity);
         builder.append_nulls(self.rows);
         self.columns.push(builder);
         self.names.push(key.to_owned());
@@ -502,41 +632,35 @@ impl TableBuffer {
         self.columns.len() - 1
     }
 
-    fn push(&mut self, line: &Line<'_>) {
-        let text: usize = line.tags.iter().map(|(_, v)| v.len()).sum::<usize>()
-            + line
-                .fields
-                .iter()
-                .map(|(_, v)| match v {
-                    FieldValue::String(s) => s.len(),
-                    _ => 0,
-                })
-                .sum::<usize>();
-        if self.rows > 0 && self.open_text + text > FREEZE_TEXT_BYTES {
-            self.freeze();
-        }
-        self.open_text += text;
+    /// Appends `line` (with `text` bytes of text); returns the hash of its
+    /// series and whether it repeats a tag key.
+    fn push(&mut self, line: &Line<'_>, text: usize) -> (u64, bool) {
+        self.text += text;
         // A line without timestamp never gets here: the store sets one.
         let time = line.timestamp.unwrap_or_default();
         self.time.append_value(time);
-        self.open_min = self.open_min.min(time);
-        self.open_max = self.open_max.max(time);
+        self.min = self.min.min(time);
+        self.max = self.max.max(time);
         self.slots.iter_mut().for_each(|s| *s = EMPTY_SLOT);
         // The series is the tag set whatever its order: hashes of the tags
         // are summed. A repeated tag key keeps its last value in the row,
         // which the hash would not see, so such a row counts as stale.
         let mut series: u64 = 0;
         let mut repeated = false;
+        self.last_tags.resize(line.tags.len(), usize::MAX);
         for (i, (key, value)) in line.tags.iter().enumerate() {
-            let c = self.column(key, ColumnKind::Tag);
+            let guess = Some(self.last_tags[i]).filter(|&c| c < self.columns.len());
+            let c = self.column_at(guess, key, ColumnKind::Tag);
+            self.last_tags[i] = c;
             repeated |= self.slots[c] != EMPTY_SLOT;
             self.slots[c] = i as u32;
             series = series.wrapping_add(SERIES_HASH.hash_one((key.as_ref(), value.as_ref())));
         }
-        let fresh = self.clock.observe(series, time) && !repeated;
-        self.open_fresh &= fresh;
+        self.last_fields.resize(line.fields.len(), usize::MAX);
         for (i, (key, value)) in line.fields.iter().enumerate() {
-            let c = self.column(key, ColumnKind::Field(FieldType::of(value)));
+            let guess = Some(self.last_fields[i]).filter(|&c| c < self.columns.len());
+            let c = self.column_at(guess, key, ColumnKind::Field(FieldType::of(value)));
+            self.last_fields[i] = c;
             // A repeated key: the last value wins, as in InfluxDB.
             self.slots[c] = FIELD_SLOT | i as u32;
         }
@@ -550,41 +674,28 @@ impl TableBuffer {
             }
         }
         self.rows += 1;
-        if self.rows >= FREEZE_ROWS {
-            self.freeze();
-        }
+        (series, repeated)
     }
 
-    /// Moves the unfrozen rows into an immutable batch.
-    fn freeze(&mut self) {
+    /// The rows as a batch; the builder is left empty, with its columns.
+    fn finish(&mut self) -> Result<RecordBatch, StoreError> {
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.time.finish())];
         arrays.extend(self.columns.iter_mut().map(ColumnBuilder::finish));
-        match self.batch(arrays) {
-            Ok(batch) => {
-                self.frozen_rows += batch.num_rows();
-                self.frozen.push(Chunk {
-                    batch,
-                    range: self.open_min..=self.open_max,
-                    fresh: self.open_fresh,
-                });
-                self.open_fresh = true;
-                self.rows = 0;
-                self.open_text = 0;
-                self.open_min = i64::MAX;
-                self.open_max = i64::MIN;
-            }
-            Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.name),
-        }
+        self.rows = 0;
+        self.text = 0;
+        self.min = i64::MAX;
+        self.max = i64::MIN;
+        self.batch(arrays)
     }
 
-    /// The unfrozen rows as a batch, leaving them in place.
+    /// The rows as a batch, leaving them in place.
     fn snapshot(&self) -> Result<RecordBatch, StoreError> {
         let mut arrays: Vec<ArrayRef> = vec![Arc::new(self.time.finish_cloned())];
         arrays.extend(self.columns.iter().map(ColumnBuilder::finish_cloned));
         self.batch(arrays)
     }
 
-    /// A batch of `arrays`: time, then the buffer's columns.
+    /// A batch of `arrays`: time, then the builder's columns.
     fn batch(&self, arrays: Vec<ArrayRef>) -> Result<RecordBatch, StoreError> {
         let mut fields = vec![Field::new(TIME_COLUMN, arrow_type(ColumnKind::Time), false)];
         for (name, column) in self.names.iter().zip(&self.columns) {
@@ -592,9 +703,129 @@ impl TableBuffer {
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|source| {
             StoreError::Arrow {
-                table: self.name.clone(),
+                table: self.table.clone(),
                 source,
             }
         })
     }
+}
+
+/// A table's share of a write needs at least this many rows to be built
+/// into Arrow by the writer ([`prepare`]); smaller shares are appended row
+/// by row to the table's open run, so frequent small writes do not leave
+/// a trail of tiny chunks.
+pub const PREPARE_MIN_ROWS: usize = 1024;
+
+/// A write's rows built into Arrow chunks by its writer before the log
+/// record is durable, so the log thread only links them into the buffer.
+#[derive(Debug)]
+pub(crate) struct PreparedWrite {
+    tables: Vec<(String, Vec<PreparedChunk>)>,
+}
+
+impl PreparedWrite {
+    /// The memory its rows take in the buffer.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|(_, chunks)| chunks)
+            .map(|c| c.batch.get_array_memory_size())
+            .sum()
+    }
+}
+
+/// One chunk of a [`PreparedWrite`], with what the series clock needs.
+#[derive(Debug)]
+struct PreparedChunk {
+    batch: RecordBatch,
+    range: RangeInclusive<i64>,
+    /// Each row's series hash.
+    series: Vec<u64>,
+    /// Whether a row repeats a tag key (so cannot count as fresh).
+    repeated: bool,
+}
+
+/// Builds `lines` (admitted, timestamps set) into chunks per table, or
+/// `None` when some table has fewer than [`PREPARE_MIN_ROWS`] of them:
+/// such a write is applied row by row from its log record.
+pub(crate) fn prepare<'a>(
+    lines: impl Iterator<Item = &'a Line<'a>> + Clone,
+) -> Result<Option<PreparedWrite>, StoreError> {
+    // Writes mostly hold runs of one table: count runs, not lines.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut run: Option<(&str, usize)> = None;
+    for line in lines.clone() {
+        let name = line.measurement.as_ref();
+        match &mut run {
+            Some((table, n)) if *table == name => *n += 1,
+            _ => {
+                if let Some((table, n)) = run.replace((name, 1)) {
+                    *counts.entry(table).or_default() += n;
+                }
+            }
+        }
+    }
+    if let Some((table, n)) = run {
+        *counts.entry(table).or_default() += n;
+    }
+    if counts.values().any(|&n| n < PREPARE_MIN_ROWS) {
+        return Ok(None);
+    }
+    struct Building {
+        open: RowBuilder,
+        series: Vec<u64>,
+        repeated: bool,
+        done: Vec<PreparedChunk>,
+    }
+    impl Building {
+        fn cut(&mut self) -> Result<(), StoreError> {
+            let range = self.open.min..=self.open.max;
+            let batch = self.open.finish()?;
+            self.done.push(PreparedChunk {
+                batch,
+                range,
+                series: std::mem::take(&mut self.series),
+                repeated: std::mem::take(&mut self.repeated),
+            });
+            Ok(())
+        }
+    }
+    let mut tables: Vec<Building> = Vec::with_capacity(counts.len());
+    let mut slot: HashMap<&str, usize> = HashMap::with_capacity(counts.len());
+    let mut last: Option<(&str, usize)> = None;
+    for line in lines {
+        let name = line.measurement.as_ref();
+        let i = match last {
+            Some((table, i)) if table == name => i,
+            _ => *slot.entry(name).or_insert_with(|| {
+                tables.push(Building {
+                    open: RowBuilder::with_capacity(name, counts[name].min(FREEZE_ROWS)),
+                    series: Vec::with_capacity(counts[name].min(FREEZE_ROWS)),
+                    repeated: false,
+                    done: Vec::new(),
+                });
+                tables.len() - 1
+            }),
+        };
+        last = Some((name, i));
+        let table = &mut tables[i];
+        let text = text_bytes(line);
+        if table.open.rows > 0 && table.open.text + text > FREEZE_TEXT_BYTES {
+            table.cut()?;
+        }
+        let (series, repeated) = table.open.push(line, text);
+        table.series.push(series);
+        table.repeated |= repeated;
+        if table.open.rows >= FREEZE_ROWS {
+            table.cut()?;
+        }
+    }
+    let mut prepared = Vec::with_capacity(tables.len());
+    for mut table in tables {
+        if table.open.rows > 0 {
+            table.cut()?;
+        }
+        prepared.push((table.open.table, table.done));
+    }
+    Ok(Some(PreparedWrite { tables: prepared }))
 }

@@ -240,6 +240,30 @@ impl Catalog {
         Ok(true)
     }
 
+    /// Admits each of `lines` to `db` as [`Catalog::admit`] does, calling
+    /// `verdict` with its index and result, in order. A line with the same
+    /// measurement, keys and field types as the line admitted before it is
+    /// admitted without looking its columns up: most writes repeat one
+    /// shape thousands of times.
+    pub fn admit_all<'a>(
+        &mut self,
+        db: &str,
+        lines: impl Iterator<Item = &'a Line<'a>>,
+        mut verdict: impl FnMut(usize, Result<bool, SchemaConflict>),
+    ) {
+        let mut last: Option<&Line<'_>> = None;
+        for (i, line) in lines.enumerate() {
+            let result = match last {
+                Some(prev) if same_shape(prev, line) => Ok(false),
+                _ => self.admit(db, line),
+            };
+            if result.is_ok() {
+                last = Some(line);
+            }
+            verdict(i, result);
+        }
+    }
+
     /// Adds an empty database; returns whether it is new.
     pub fn create_database(&mut self, db: &str) -> bool {
         if self.databases.contains_key(db) {
@@ -304,6 +328,19 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("syncing directory", dir, e))
 }
 
+/// Whether `a` and `b` have the same measurement, tag keys and field keys
+/// in the same order, and fields of the same types.
+fn same_shape(a: &Line<'_>, b: &Line<'_>) -> bool {
+    a.measurement == b.measurement
+        && a.tags.len() == b.tags.len()
+        && a.fields.len() == b.fields.len()
+        && a.tags.iter().zip(&b.tags).all(|((x, _), (y, _))| x == y)
+        && a.fields
+            .iter()
+            .zip(&b.fields)
+            .all(|((x, v), (y, w))| x == y && FieldType::of(v) == FieldType::of(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +350,38 @@ mod tests {
             .next()
             .unwrap()
             .unwrap()
+    }
+
+    #[test]
+    fn admitting_lines_of_one_shape_still_catches_each_conflict() {
+        let mut c = Catalog::default();
+        let lines: Vec<Line<'_>> = [
+            "m,h=a v=1",
+            "m,h=b v=2",  // same shape: admitted without lookups
+            "m,h=c v=3i", // same keys, another type: refused
+            "m,h=d v=4",
+            "m,v=x v=5", // a tag named like a field: refused
+            "m,h=e v=6,w=true",
+        ]
+        .iter()
+        .map(|t| line(t))
+        .collect();
+        let mut verdicts = Vec::new();
+        c.admit_all("db", lines.iter(), |i, r| verdicts.push((i, r.is_ok())));
+        assert_eq!(
+            verdicts,
+            [
+                (0, true),
+                (1, true),
+                (2, false),
+                (3, true),
+                (4, false),
+                (5, true)
+            ]
+        );
+        let table = c.table("db", "m").unwrap();
+        assert!(table.column("w").is_some());
+        assert_eq!(table.columns.len(), 4);
     }
 
     #[test]

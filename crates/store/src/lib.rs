@@ -101,7 +101,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use lineproto::{Line, ParseOptions, Precision};
 
-pub use buffer::{arrow_schema, arrow_type};
+pub use buffer::{arrow_schema, arrow_type, PREPARE_MIN_ROWS};
 pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use compact::{MAX_COLD_MERGE_BYTES, MAX_FILES_PER_DAY};
 pub use error::StoreError;
@@ -129,8 +129,11 @@ pub struct StoreConfig {
     pub max_line_bytes: usize,
     /// The longest token accepted in a line.
     pub max_token_bytes: usize,
-    /// Memory budget of the write buffer, in bytes of logged line protocol
-    /// (Arrow holds the same rows in less): a persist starts when the rows
+    /// Memory budget of the write buffer, in bytes: rows that writers built
+    /// into Arrow count their Arrow size, rows appended line by line (writes
+    /// with fewer than [`PREPARE_MIN_ROWS`] rows of a table, and the log
+    /// replayed at open) the length of their line protocol, which is more.
+    /// A persist starts when the rows
     /// written since the last one reach half of it, and while live and
     /// persisting rows together fill it, writes wait (with the background
     /// persister; at most [`MAX_WRITE_WAIT`], then they fail with
@@ -269,7 +272,10 @@ impl Persister {
                                 tracing::error!("persisting the write buffer: {e}");
                             }
                         }
-                        if persisted || wakes.is_multiple_of(60) {
+                        // Also soon after opening: a day left with
+                        // overlapping files by the last run's final persist
+                        // is merged at query time until compaction runs.
+                        if persisted || wakes == 1 || wakes.is_multiple_of(60) {
                             if let Err(e) = inner.expire() {
                                 tracing::error!("deleting expired files: {e}");
                             }
@@ -611,8 +617,9 @@ impl Store {
         read_lock(&self.inner.buffer).rows()
     }
 
-    /// Bytes of logged line protocol held in memory, live and being
-    /// persisted: what [`StoreConfig::buffer_budget_bytes`] bounds.
+    /// Memory of the rows held in the write buffer, live and being
+    /// persisted, counted as [`StoreConfig::buffer_budget_bytes`] says:
+    /// what that budget bounds.
     pub fn buffered_bytes(&self) -> usize {
         read_lock(&self.inner.buffer).buffered_bytes()
     }
@@ -638,8 +645,8 @@ impl Drop for Store {
 }
 
 /// The largest write buffer budget: one persist sorts a generation of at
-/// most this much line protocol in memory, and its text columns must stay
-/// below Arrow's 2 GiB offsets.
+/// most this much in memory, and its text columns (never more bytes than
+/// the budget counts) must stay below Arrow's 2 GiB offsets.
 pub const MAX_BUFFER_BUDGET_BYTES: usize = 1 << 30;
 
 /// The longest a write waits for room in a full write buffer.
@@ -654,8 +661,12 @@ const MAX_LINE_BYTES: usize = 64 << 20;
 /// The largest write (as logged) a store accepts: one log record.
 const MAX_WRITE_BYTES: usize = wal::MAX_RECORD_BYTES;
 
-/// Version byte that starts every log record's payload.
+/// Version byte of log records that hold re-encoded lines, timestamps in
+/// nanoseconds (written before weir logged lines as received; still read).
 const RECORD_LINES_V1: u8 = 1;
+/// Version byte of log records that hold lines as received, with their
+/// precision and the time of lines without one.
+const RECORD_LINES_V2: u8 = 2;
 
 impl Inner {
     fn open(dir: &Path, mut config: StoreConfig) -> Result<Inner, StoreError> {
@@ -699,8 +710,8 @@ impl Inner {
             config.wal,
             replayed.manifest.persisted_through_segment,
             |payload| replay_record(payload, &mut catalog, &mut replayed),
-            Box::new(move |payload| {
-                if apply_record(payload, &sink) >= persist_at {
+            Box::new(move |payload, prepared| {
+                if apply_record(payload, prepared, &sink) >= persist_at {
                     wake.1.notify_all();
                 }
             }),
@@ -925,34 +936,26 @@ impl Inner {
             max_token_bytes: self.config.max_token_bytes.min(MAX_LINE_BYTES),
         };
         let mut summary = WriteSummary::default();
-        // Parse and encode outside the lock; only the schema check and the
-        // queueing are serialised between writers.
-        let mut encoded = record_header(db);
+        // Parse outside the lock; only the schema check and the queueing
+        // are serialised between writers. The log record holds the lines as
+        // written, with what is needed to read them again the same way.
+        let mut encoded = record_header(db, precision, default_time);
         let mut parsed = Vec::new();
         let mut lines = opts.parse(body);
         while let Some(item) = lines.next() {
-            let mut line = match item {
-                Ok(line) => line,
-                Err(e) => {
-                    summary.rejected.push(RejectedLine {
-                        line: e.line,
-                        column: Some(e.column),
-                        reason: e.kind.to_string(),
-                    });
-                    continue;
+            match item {
+                Ok(mut line) => {
+                    line.timestamp.get_or_insert(default_time);
+                    let start = encoded.len();
+                    encoded.extend_from_slice(body.get(lines.span()).unwrap_or_default());
+                    parsed.push((lines.line_number(), line, start..encoded.len()));
                 }
-            };
-            line.timestamp.get_or_insert(default_time);
-            let start = encoded.len();
-            if let Err(e) = line.encode(&mut encoded) {
-                summary.rejected.push(RejectedLine {
-                    line: lines.line_number(),
-                    column: None,
-                    reason: e.to_string(),
-                });
-                continue;
+                Err(e) => summary.rejected.push(RejectedLine {
+                    line: e.line,
+                    column: Some(e.column),
+                    reason: e.kind.to_string(),
+                }),
             }
-            parsed.push((lines.line_number(), line, start..encoded.len()));
         }
 
         if encoded.len() > MAX_WRITE_BYTES {
@@ -961,6 +964,13 @@ impl Inner {
                 limit: MAX_WRITE_BYTES,
             });
         }
+        // Big writes are built into Arrow here, by each writer in parallel,
+        // rather than by the one log thread once they are durable.
+        let mut prepared =
+            buffer::prepare(parsed.iter().map(|(_, line, _)| line)).unwrap_or_else(|e| {
+                tracing::warn!("building a write's rows ahead of the log: {e}");
+                None
+            });
         if !parsed.is_empty() {
             self.wait_for_room()?;
         }
@@ -975,8 +985,9 @@ impl Inner {
             }
             // Built only once a line is refused; until then `encoded` is it.
             let mut payload: Option<Vec<u8>> = None;
-            for (line_number, line, range) in &parsed {
-                match catalog.admit(db, line) {
+            catalog.admit_all(db, parsed.iter().map(|(_, line, _)| line), |i, verdict| {
+                let (line_number, _, range) = &parsed[i];
+                match verdict {
                     Ok(c) => {
                         changed |= c;
                         summary.accepted += 1;
@@ -990,18 +1001,21 @@ impl Inner {
                             column: None,
                             reason: conflict.to_string(),
                         });
-                        // Everything before this line was accepted.
+                        // Everything before this line was accepted; the
+                        // rows built ahead hold this one, so the record is
+                        // applied from its lines instead.
                         payload.get_or_insert_with(|| encoded[..range.start].to_vec());
+                        prepared = None;
                     }
                 }
-            }
+            });
             if changed {
                 catalog.save(&self.dir.join("catalog.json"))?;
             }
             // Queued under the catalog lock so the log's order is the order
             // in which lines were checked against the schema.
             if summary.accepted > 0 {
-                Some(self.wal.submit(payload.unwrap_or(encoded))?)
+                Some(self.wal.submit(payload.unwrap_or(encoded), prepared)?)
             } else {
                 None
             }
@@ -1222,55 +1236,130 @@ fn check_database_name(db: &str) -> Result<(), StoreError> {
 }
 
 /// A log record's payload starts with a version byte and the database name.
-fn record_header(db: &str) -> Vec<u8> {
+fn record_header(db: &str, precision: Precision, default_time: i64) -> Vec<u8> {
     let mut payload = Vec::with_capacity(4096);
-    payload.push(RECORD_LINES_V1);
+    payload.push(RECORD_LINES_V2);
     // Database names are at most 255 bytes (checked before), so this fits.
     payload.extend_from_slice(&(db.len() as u16).to_le_bytes());
     payload.extend_from_slice(db.as_bytes());
+    payload.push(precision_code(precision));
+    payload.extend_from_slice(&default_time.to_le_bytes());
     payload
 }
 
-/// Splits a payload into database name and line protocol (ns timestamps).
-fn split_record(payload: &[u8]) -> Option<(&str, &[u8])> {
-    let (&version, rest) = payload.split_first()?;
-    if version != RECORD_LINES_V1 || rest.len() < 2 {
-        return None;
+/// The byte a log record stores for `precision`.
+fn precision_code(precision: Precision) -> u8 {
+    match precision {
+        Precision::Nanoseconds => 0,
+        Precision::Microseconds => 1,
+        Precision::Milliseconds => 2,
+        Precision::Seconds => 3,
+        Precision::Minutes => 4,
+        Precision::Hours => 5,
+        Precision::Auto => 6,
     }
-    let len = u16::from_le_bytes([rest[0], rest[1]]) as usize;
-    let db = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
-    Some((db, rest.get(2 + len..)?))
 }
 
-fn record_lines(body: &[u8]) -> impl Iterator<Item = Line<'_>> {
-    // Logged lines were encoded by the store itself, so they parse; no size
-    // limit applies (encoding may have lengthened a line that was within
-    // the write's limits). A line that does not parse is skipped rather
-    // than stopping recovery.
-    let unlimited = ParseOptions {
-        precision: Precision::Nanoseconds,
-        max_line_bytes: usize::MAX,
-        max_token_bytes: usize::MAX,
-    };
-    unlimited.parse(body).filter_map(|item| match item {
-        Ok(line) => Some(line),
-        Err(e) => {
-            tracing::warn!("skipping unreadable logged line: {e}");
-            None
-        }
+/// The precision stored as `code` by [`precision_code`].
+fn precision_of_code(code: u8) -> Option<Precision> {
+    Some(match code {
+        0 => Precision::Nanoseconds,
+        1 => Precision::Microseconds,
+        2 => Precision::Milliseconds,
+        3 => Precision::Seconds,
+        4 => Precision::Minutes,
+        5 => Precision::Hours,
+        6 => Precision::Auto,
+        _ => return None,
     })
 }
 
-/// Applies a freshly durable record to the shared buffer; returns the bytes
-/// applied since the last seal.
-fn apply_record(payload: &[u8], buffer: &RwLock<Buffer>) -> usize {
+/// A log record: its database and its lines, with how to read them.
+struct Record<'a> {
+    db: &'a str,
+    body: &'a [u8],
+    precision: Precision,
+    /// The time of lines without one (none in version 1 records).
+    default_time: Option<i64>,
+}
+
+/// Splits a log record's payload; `None` if it is of no known format.
+fn split_record(payload: &[u8]) -> Option<Record<'_>> {
+    let (&version, rest) = payload.split_first()?;
+    if !matches!(version, RECORD_LINES_V1 | RECORD_LINES_V2) {
+        return None;
+    }
+    let len = u16::from_le_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+    let db = std::str::from_utf8(rest.get(2..2 + len)?).ok()?;
+    let rest = rest.get(2 + len..)?;
+    if version == RECORD_LINES_V1 {
+        return Some(Record {
+            db,
+            body: rest,
+            precision: Precision::Nanoseconds,
+            default_time: None,
+        });
+    }
+    let (&code, rest) = rest.split_first()?;
+    let time = rest.get(..8)?.try_into().ok()?;
+    Some(Record {
+        db,
+        body: rest.get(8..)?,
+        precision: precision_of_code(code)?,
+        default_time: Some(i64::from_le_bytes(time)),
+    })
+}
+
+impl<'a> Record<'a> {
+    /// The record's lines, timestamps set.
+    fn lines(&self) -> impl Iterator<Item = Line<'a>> + use<'a> {
+        // Logged lines were accepted by the store, so they parse; no size
+        // limit applies (version 1 records re-encoded lines, which may have
+        // lengthened them). A line that does not parse is skipped rather
+        // than stopping recovery.
+        let options = ParseOptions {
+            precision: self.precision,
+            max_line_bytes: usize::MAX,
+            max_token_bytes: usize::MAX,
+        };
+        let default_time = self.default_time;
+        options.parse(self.body).filter_map(move |item| match item {
+            Ok(mut line) => {
+                if let Some(t) = default_time {
+                    line.timestamp.get_or_insert(t);
+                }
+                Some(line)
+            }
+            Err(e) => {
+                tracing::warn!("skipping unreadable logged line: {e}");
+                None
+            }
+        })
+    }
+}
+
+/// Applies a freshly durable record to the shared buffer, from the rows its
+/// writer built or else from its lines; returns the bytes applied since the
+/// last seal.
+fn apply_record(
+    payload: &[u8],
+    prepared: Option<buffer::PreparedWrite>,
+    buffer: &RwLock<Buffer>,
+) -> usize {
+    let Some(record) = split_record(payload) else {
+        tracing::error!("skipping a log record of unknown format");
+        return read_lock(buffer).applied_bytes;
+    };
     let mut buffer = write_lock(buffer);
-    match split_record(payload) {
-        Some((db, body)) => {
-            buffer.applied_bytes += payload.len();
-            buffer.apply(db, record_lines(body));
+    match prepared {
+        Some(prepared) => {
+            buffer.applied_bytes += prepared.memory_bytes();
+            buffer.apply_prepared(record.db, prepared);
         }
-        None => tracing::error!("skipping a log record of unknown format"),
+        None => {
+            buffer.applied_bytes += payload.len();
+            buffer.apply(record.db, record.lines());
+        }
     }
     buffer.applied_bytes
 }
@@ -1279,12 +1368,13 @@ fn apply_record(payload: &[u8], buffer: &RwLock<Buffer>) -> usize {
 /// catalog saved before the crash has them already; this makes the log
 /// alone enough to rebuild it).
 fn replay_record(payload: &[u8], catalog: &mut Catalog, buffer: &mut Buffer) {
-    let Some((db, body)) = split_record(payload) else {
+    let Some(record) = split_record(payload) else {
         tracing::warn!("skipping a log record of unknown format");
         return;
     };
+    let db = record.db;
     catalog.create_database(db);
-    let admitted = record_lines(body).filter(|line| match catalog.admit(db, line) {
+    let admitted = record.lines().filter(|line| match catalog.admit(db, line) {
         Ok(_) => true,
         Err(conflict) => {
             tracing::warn!("skipping logged line that conflicts with the catalog: {conflict}");

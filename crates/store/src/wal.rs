@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::buffer::PreparedWrite;
 use crate::catalog::sync_dir;
 use crate::error::StoreError;
 use crate::latency::LatencyHistogram;
@@ -59,6 +60,8 @@ impl Default for WalConfig {
 /// One write waiting for its record to be durable.
 struct Request {
     payload: Vec<u8>,
+    /// The record's rows already built for the buffer, if its writer did.
+    prepared: Option<PreparedWrite>,
     done: SyncSender<Result<(), String>>,
 }
 
@@ -75,9 +78,10 @@ enum Message {
 /// earlier record was applied and before any later one is.
 pub(crate) type OnRotate = Box<dyn FnMut() + Send>;
 
-/// Called by the log thread, in log order, for each record once it is durable
-/// and before its writer is told so.
-pub(crate) type OnDurable = Box<dyn FnMut(&[u8]) + Send>;
+/// Called by the log thread, in log order, for each record (with the rows
+/// its writer built, if any) once it is durable and before its writer is
+/// told so.
+pub(crate) type OnDurable = Box<dyn FnMut(&[u8], Option<PreparedWrite>) + Send>;
 
 /// The handle writers use; the log thread owns the file.
 #[derive(Debug)]
@@ -145,9 +149,17 @@ impl Wal {
 
     /// Queues `payload`; the returned receiver says when it is durable. Used
     /// by writers that must queue under a lock and wait outside it.
-    pub(crate) fn submit(&self, payload: Vec<u8>) -> Result<Pending, StoreError> {
+    pub(crate) fn submit(
+        &self,
+        payload: Vec<u8>,
+        prepared: Option<PreparedWrite>,
+    ) -> Result<Pending, StoreError> {
         let (done, wait) = mpsc::sync_channel(1);
-        self.enqueue(payload, done)?;
+        self.send(Message::Append(Request {
+            payload,
+            prepared,
+            done,
+        }))?;
         Ok(Pending(wait))
     }
 
@@ -180,14 +192,6 @@ impl Wal {
             .ok_or_else(|| StoreError::WalUnavailable("the log is closed".into()))?;
         tx.send(message)
             .map_err(|_| StoreError::WalUnavailable("the log thread has stopped".into()))
-    }
-
-    fn enqueue(
-        &self,
-        payload: Vec<u8>,
-        done: SyncSender<Result<(), String>>,
-    ) -> Result<(), StoreError> {
-        self.send(Message::Append(Request { payload, done }))
     }
 
     fn wait(wait: Receiver<Result<(), String>>) -> Result<(), StoreError> {
@@ -278,7 +282,7 @@ fn run(
             });
         for request in group {
             if result.is_ok() {
-                on_durable(&request.payload);
+                on_durable(&request.payload, request.prepared);
             }
             // A writer that gave up waiting is no error of the log's.
             let _ = request.done.send(result.clone());
@@ -538,7 +542,7 @@ mod tests {
 
     impl Wal {
         fn append(&self, payload: Vec<u8>) -> Result<(), StoreError> {
-            self.submit(payload)?.wait()
+            self.submit(payload, None)?.wait()
         }
     }
 
@@ -550,7 +554,7 @@ mod tests {
             WalConfig::default(),
             0,
             |p| seen.push(p.to_vec()),
-            Box::new(move |p| sink.lock().unwrap().push(p.to_vec())),
+            Box::new(move |p, _| sink.lock().unwrap().push(p.to_vec())),
             Box::new(|| {}),
         )
         .unwrap();
@@ -646,7 +650,7 @@ mod tests {
             config,
             0,
             |_| {},
-            Box::new(|_| {}),
+            Box::new(|_, _| {}),
             Box::new(|| {}),
         )
         .unwrap();
@@ -661,7 +665,7 @@ mod tests {
             config,
             0,
             |p| seen.push(p[0]),
-            Box::new(|_| {}),
+            Box::new(|_, _| {}),
             Box::new(|| {}),
         )
         .unwrap();
@@ -679,7 +683,7 @@ mod tests {
             WalConfig::default(),
             0,
             |_| {},
-            Box::new(move |p| {
+            Box::new(move |p, _| {
                 e1.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(p).into_owned())
@@ -702,7 +706,7 @@ mod tests {
             WalConfig::default(),
             closed,
             |p| seen.push(p.to_vec()),
-            Box::new(|_| {}),
+            Box::new(|_, _| {}),
             Box::new(|| {}),
         )
         .unwrap();
