@@ -86,6 +86,7 @@ mod manifest;
 mod merge;
 mod persist;
 mod rollup;
+mod rows;
 mod scan;
 mod wal;
 
@@ -101,12 +102,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use lineproto::{Line, ParseOptions, Precision};
 
-pub use buffer::{arrow_schema, arrow_type, PREPARE_MIN_ROWS};
+pub use buffer::{arrow_schema, arrow_type};
 pub use catalog::{Catalog, Column, ColumnKind, FieldType, TableSchema};
 pub use compact::{MAX_COLD_MERGE_BYTES, MAX_FILES_PER_DAY};
 pub use error::StoreError;
 pub use manifest::ParquetFile;
 pub use rollup::{rollup_table_name, RollupGrain, ROLLUP_NANOS, ROLLUP_ROWS_COLUMN, ROLLUP_SUFFIX};
+pub use rows::PREPARE_MIN_ROWS;
 pub use scan::{FileLease, ScanFile, TableScan};
 pub use wal::WalConfig;
 
@@ -967,7 +969,7 @@ impl Inner {
         // Big writes are built into Arrow here, by each writer in parallel,
         // rather than by the one log thread once they are durable.
         let mut prepared =
-            buffer::prepare(parsed.iter().map(|(_, line, _)| line)).unwrap_or_else(|e| {
+            rows::prepare(parsed.iter().map(|(_, line, _)| line)).unwrap_or_else(|e| {
                 tracing::warn!("building a write's rows ahead of the log: {e}");
                 None
             });
@@ -1343,7 +1345,7 @@ impl<'a> Record<'a> {
 /// last seal.
 fn apply_record(
     payload: &[u8],
-    prepared: Option<buffer::PreparedWrite>,
+    prepared: Option<rows::PreparedWrite>,
     buffer: &RwLock<Buffer>,
 ) -> usize {
     let Some(record) = split_record(payload) else {

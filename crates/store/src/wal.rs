@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::buffer::PreparedWrite;
 use crate::catalog::sync_dir;
 use crate::error::StoreError;
 use crate::latency::LatencyHistogram;
+use crate::rows::PreparedWrite;
 
 const MAGIC: &[u8; 8] = b"WEIRWAL1";
 const FRAME_HEADER: usize = 8;
