@@ -174,6 +174,10 @@ impl QueryEngine {
         // weir writes no bloom filters: looking for them costs each file
         // open a read for nothing.
         parquet.bloom_filter_on_read = false;
+        // Partial aggregates still run in every scan partition; only the
+        // final merge of their (few) groups runs in one, which spares small
+        // queries a hash repartition and its hand-offs between threads.
+        config.options_mut().optimizer.repartition_aggregations = false;
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         let catalog = MemoryCatalogProvider::new();
         catalog.register_schema(db, Arc::new(StoreSchema::new(Arc::clone(&self.store), db)))?;

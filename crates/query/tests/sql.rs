@@ -161,6 +161,35 @@ async fn rows_written_after_planning_a_session_are_seen_by_the_next_query() {
 }
 
 #[tokio::test]
+async fn a_kept_session_sees_new_tables_and_a_new_now_each_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
+    let engine = QueryEngine::new(Arc::clone(&store));
+    store
+        .write_lines("db", b"m v=1 1", Precision::Seconds)
+        .unwrap();
+    let now = || async {
+        let batches = engine
+            .sql("db", "SELECT CAST(now() AS BIGINT) AS t")
+            .await
+            .unwrap();
+        let column = batches[0].column(0).as_any();
+        column
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0)
+    };
+    let first = now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(now().await > first, "now() is taken per query");
+    store
+        .write_lines("db", b"n v=2 1", Precision::Seconds)
+        .unwrap();
+    let batches = engine.sql("db", "SELECT v FROM n").await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+}
+
+#[tokio::test]
 async fn time_filters_skip_chunks_and_keep_exact_answers() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), StoreConfig::default()).unwrap());
