@@ -146,18 +146,31 @@ impl QueryEngine {
         })
     }
 
-    /// A DataFusion session whose default schema is database `db`.
+    /// A DataFusion session whose default schema is database `db`: a copy
+    /// of the engine's, so what a caller registers or sets in it stays there.
     pub fn context(&self, db: &str) -> Result<SessionContext, QueryError> {
+        Ok(SessionContext::new_with_state(self.session(db)?.state()))
+    }
+
+    /// The engine's session for database `db`, built on its first query.
+    fn session(&self, db: &str) -> Result<SessionContext, QueryError> {
         if !self.store.has_database(db) {
             return Err(QueryError::DatabaseNotFound(db.to_owned()));
         }
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ctx) = sessions.get(db) {
+        if let Some(ctx) = self.sessions_lock().get(db) {
             return Ok(ctx.clone());
         }
+        // Built outside the lock: queries of other databases need not wait.
         let ctx = self.new_context(db)?;
-        sessions.insert(db.to_owned(), ctx.clone());
-        Ok(ctx)
+        Ok(self
+            .sessions_lock()
+            .entry(db.to_owned())
+            .or_insert(ctx)
+            .clone())
+    }
+
+    fn sessions_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionContext>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new session for database `db`.
@@ -175,8 +188,9 @@ impl QueryEngine {
         // open a read for nothing.
         parquet.bloom_filter_on_read = false;
         // Partial aggregates still run in every scan partition; only the
-        // final merge of their (few) groups runs in one, which spares small
-        // queries a hash repartition and its hand-offs between threads.
+        // final merge of their groups runs in one, which spares small
+        // queries a hash repartition and its hand-offs between threads (a
+        // trade: a final merge of very many groups gets one thread).
         config.options_mut().optimizer.repartition_aggregations = false;
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         let catalog = MemoryCatalogProvider::new();
@@ -202,13 +216,13 @@ impl QueryEngine {
         db: &str,
         sql: &str,
     ) -> Result<SendableRecordBatchStream, QueryError> {
-        let df = self.context(db)?.sql_with_options(sql, read_only()).await?;
+        let df = self.session(db)?.sql_with_options(sql, read_only()).await?;
         Ok(df.execute_stream().await?)
     }
 
     /// Runs `sql` against database `db` and collects the result.
     pub async fn sql(&self, db: &str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        let df = self.context(db)?.sql_with_options(sql, read_only()).await?;
+        let df = self.session(db)?.sql_with_options(sql, read_only()).await?;
         Ok(df.collect().await?)
     }
 }

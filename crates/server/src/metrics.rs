@@ -12,7 +12,7 @@
 //! | `weir_wal_fsync_duration_seconds` | histogram | one fsync of the write-ahead log, shared by a commit group of concurrent writes |
 //! | `weir_queries_total{result}` | counter | queries by result: `ok`, `error`, `timeout` |
 //! | `weir_buffer_rows` | gauge | rows in the write buffer, not yet persisted |
-//! | `weir_buffer_bytes` | gauge | logged bytes in the write buffer, bounded by its budget |
+//! | `weir_buffer_bytes` | gauge | memory of the write buffer as its budget counts it (Arrow bytes of big writes, line-protocol bytes of the rest) |
 //! | `weir_persisted_files`, `weir_persisted_bytes` | gauge | Parquet files and their size |
 //! | `weir_databases` | gauge | databases in the catalog |
 //! | `weir_build_info{version}` | gauge | always 1 |

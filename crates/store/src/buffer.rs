@@ -65,9 +65,8 @@ pub(crate) struct Buffer {
     pub(crate) sealed: Vec<Arc<Sealed>>,
     next_generation: u64,
     /// Memory of the rows applied since the last seal, which the persister
-    /// compares with its budget: the Arrow size of chunks built by writers,
-    /// and the length of the log record (more than Arrow takes) for rows
-    /// appended line by line.
+    /// compares with its budget: the Arrow size of prepared chunks, and the
+    /// length of the log record for rows appended line by line.
     pub(crate) applied_bytes: usize,
     /// The persisted files; changed together with `sealed` under one lock so
     /// a scan sees every row exactly once.
@@ -96,7 +95,7 @@ pub(crate) struct Sealed {
     pub(crate) id: u64,
     /// (database, table) → its chunks.
     pub(crate) tables: HashMap<(String, String), Chunks>,
-    /// Bytes of the log records it holds.
+    /// Memory of its rows, as [`Buffer::applied_bytes`] counts it.
     pub(crate) bytes: usize,
 }
 
@@ -248,8 +247,8 @@ impl Buffer {
         }));
     }
 
-    /// Bytes of log records held in memory, live and sealed: what the
-    /// memory budget is measured in.
+    /// Memory of the rows held, live and sealed, as the budget counts it
+    /// (see [`Buffer::applied_bytes`]).
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.applied_bytes + self.sealed.iter().map(|g| g.bytes).sum::<usize>()
     }

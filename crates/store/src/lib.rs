@@ -131,10 +131,11 @@ pub struct StoreConfig {
     pub max_line_bytes: usize,
     /// The longest token accepted in a line.
     pub max_token_bytes: usize,
-    /// Memory budget of the write buffer, in bytes: rows that writers built
-    /// into Arrow count their Arrow size, rows appended line by line (writes
-    /// with fewer than [`PREPARE_MIN_ROWS`] rows of a table, and the log
-    /// replayed at open) the length of their line protocol, which is more.
+    /// Memory budget of the write buffer, in bytes: rows of big writes
+    /// (built into Arrow by their writer, or when the log is replayed) count
+    /// their Arrow size, rows appended line by line (writes with fewer than
+    /// [`PREPARE_MIN_ROWS`] rows of a table) the length of their line
+    /// protocol.
     /// A persist starts when the rows
     /// written since the last one reach half of it, and while live and
     /// persisting rows together fill it, writes wait (with the background
@@ -646,9 +647,11 @@ impl Drop for Store {
     }
 }
 
-/// The largest write buffer budget: one persist sorts a generation of at
-/// most this much in memory, and its text columns (never more bytes than
-/// the budget counts) must stay below Arrow's 2 GiB offsets.
+/// The largest write buffer budget: its text columns (never more bytes
+/// than the budget counts) must stay below Arrow's 2 GiB offsets. A persist
+/// sorts one generation (up to half the budget, counted as the budget
+/// counts) in memory, and its sort keys spell tags out in full per row, so
+/// it can take a few times that at its peak.
 pub const MAX_BUFFER_BUDGET_BYTES: usize = 1 << 30;
 
 /// The longest a write waits for room in a full write buffer.
@@ -944,8 +947,19 @@ impl Inner {
         let mut encoded = record_header(db, precision, default_time);
         let mut parsed = Vec::new();
         let mut lines = opts.parse(body);
+        let default_time_ok = (lineproto::MIN_TIMESTAMP_NANOS..=lineproto::MAX_TIMESTAMP_NANOS)
+            .contains(&default_time);
         while let Some(item) = lines.next() {
             match item {
+                Ok(line) if line.timestamp.is_none() && !default_time_ok => {
+                    summary.rejected.push(RejectedLine {
+                        line: lines.line_number(),
+                        column: None,
+                        reason: format!(
+                            "the line has no timestamp and the write time ({default_time} ns) is outside the accepted range"
+                        ),
+                    });
+                }
                 Ok(mut line) => {
                     line.timestamp.get_or_insert(default_time);
                     let start = encoded.len();
@@ -966,6 +980,9 @@ impl Inner {
                 limit: MAX_WRITE_BYTES,
             });
         }
+        if !parsed.is_empty() {
+            self.wait_for_room()?;
+        }
         // Big writes are built into Arrow here, by each writer in parallel,
         // rather than by the one log thread once they are durable.
         let mut prepared =
@@ -973,9 +990,6 @@ impl Inner {
                 tracing::warn!("building a write's rows ahead of the log: {e}");
                 None
             });
-        if !parsed.is_empty() {
-            self.wait_for_room()?;
-        }
         let pending = {
             let mut catalog = lock(&self.catalog);
             let mut changed = false;
@@ -1383,6 +1397,17 @@ fn replay_record(payload: &[u8], catalog: &mut Catalog, buffer: &mut Buffer) {
             false
         }
     });
-    buffer.applied_bytes += payload.len();
-    buffer.apply(db, admitted.collect::<Vec<_>>().into_iter());
+    let lines: Vec<Line<'_>> = admitted.collect();
+    // Big records are built as a live write would have been, so that the
+    // budget counts them the same way after a restart.
+    match rows::prepare(lines.iter()) {
+        Ok(Some(prepared)) => {
+            buffer.applied_bytes += prepared.memory_bytes();
+            buffer.apply_prepared(db, prepared);
+        }
+        _ => {
+            buffer.applied_bytes += payload.len();
+            buffer.apply(db, lines.into_iter());
+        }
+    }
 }

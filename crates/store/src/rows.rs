@@ -305,10 +305,10 @@ impl RowBuilder {
     }
 }
 
-/// A table's share of a write needs at least this many rows to be built
-/// into Arrow by the writer itself; smaller shares are appended row
-/// by row to the table's open run, so frequent small writes do not leave
-/// a trail of tiny chunks.
+/// A write is built into Arrow by its writer itself when each of its
+/// tables has at least this many rows; other writes (and a write with a
+/// line the schema check refuses) are appended row by row to their tables'
+/// open runs, so frequent small writes do not leave a trail of tiny chunks.
 pub const PREPARE_MIN_ROWS: usize = 1024;
 
 /// A write's rows built into Arrow chunks by its writer before the log

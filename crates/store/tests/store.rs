@@ -477,3 +477,60 @@ fn a_log_written_before_lines_were_logged_as_received_is_replayed() {
         ]
     );
 }
+
+#[test]
+fn a_big_write_with_a_refused_line_keeps_the_rest_across_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(write(&store, "m v=1 1\n").accepted, 1);
+    let body: String = (0..1500)
+        .map(|i| {
+            if i == 700 {
+                "m,k=x v=5i 700\n".to_owned() // v is a float column
+            } else {
+                format!("m,k=x v={i} {}\n", 1000 + i)
+            }
+        })
+        .collect();
+    let s = write(&store, &body);
+    assert_eq!(s.accepted, 1499);
+    assert_eq!(s.rejected.len(), 1);
+    assert_eq!(s.rejected[0].line, 701);
+    let before = dump(&store, "m");
+    assert_eq!(before.len(), 1500);
+    store.close();
+    let store = open(dir.path());
+    assert_eq!(dump(&store, "m"), before);
+}
+
+#[test]
+fn a_replayed_big_write_counts_against_the_budget_as_it_did_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let body: String = (0..3000)
+        .map(|i| format!("m,host=h{} v={i},w={i}i {i}\n", i % 10))
+        .collect();
+    write(&store, &body);
+    let live = store.buffered_bytes();
+    assert!(live > 0);
+    store.close();
+    let store = open(dir.path());
+    assert_eq!(store.buffered_bytes(), live);
+}
+
+#[test]
+fn a_write_time_out_of_range_refuses_only_lines_without_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = store
+        .write_lines_at("db", b"m v=1\nm v=2 7", Precision::Seconds, i64::MAX)
+        .unwrap();
+    assert_eq!(s.accepted, 1);
+    assert_eq!(s.rejected.len(), 1);
+    assert_eq!(s.rejected[0].line, 1);
+    assert!(
+        s.rejected[0].reason.contains("no timestamp"),
+        "{}",
+        s.rejected[0].reason
+    );
+}
