@@ -95,7 +95,12 @@ fn local(dir: &std::path::Path, args: &QueryArgs) -> Result<()> {
             dir.display()
         );
     }
-    let store = Store::open(dir, StoreConfig::default())
+    // A one-off read: no background persist or compaction to wait for at exit.
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir, config)
         .with_context(|| format!("opening data directory {}", dir.display()))?;
     let store = Arc::new(store);
     let engine = QueryEngine::new(Arc::clone(&store));
