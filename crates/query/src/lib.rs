@@ -147,7 +147,8 @@ impl QueryEngine {
     }
 
     /// A DataFusion session whose default schema is database `db`: a copy
-    /// of the engine's, so what a caller registers or sets in it stays there.
+    /// of the engine's, so settings and functions a caller adds stay in it
+    /// (its catalog is the engine's, whose tables come from the store).
     pub fn context(&self, db: &str) -> Result<SessionContext, QueryError> {
         Ok(SessionContext::new_with_state(self.session(db)?.state()))
     }
