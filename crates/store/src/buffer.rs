@@ -125,8 +125,30 @@ impl Buffer {
         }
     }
 
+    /// Appends the rows of a log record of `record_bytes` for `db`: the
+    /// chunks built for it if any, else its `lines`; counts their memory
+    /// in [`Buffer::applied_bytes`].
+    pub(crate) fn apply_record<'a>(
+        &mut self,
+        db: &str,
+        record_bytes: usize,
+        prepared: Option<PreparedWrite>,
+        lines: impl Iterator<Item = Line<'a>>,
+    ) {
+        match prepared {
+            Some(prepared) => {
+                self.applied_bytes += prepared.memory_bytes();
+                self.apply_prepared(db, prepared);
+            }
+            None => {
+                self.applied_bytes += record_bytes;
+                self.apply(db, lines);
+            }
+        }
+    }
+
     /// Appends the chunks a writer built for `db` (see [`crate::rows::prepare`]).
-    pub(crate) fn apply_prepared(&mut self, db: &str, prepared: PreparedWrite) {
+    fn apply_prepared(&mut self, db: &str, prepared: PreparedWrite) {
         for (name, chunks) in prepared.tables {
             let table = self.table(db, &name);
             for chunk in chunks {

@@ -1367,16 +1367,7 @@ fn apply_record(
         return read_lock(buffer).applied_bytes;
     };
     let mut buffer = write_lock(buffer);
-    match prepared {
-        Some(prepared) => {
-            buffer.applied_bytes += prepared.memory_bytes();
-            buffer.apply_prepared(record.db, prepared);
-        }
-        None => {
-            buffer.applied_bytes += payload.len();
-            buffer.apply(record.db, record.lines());
-        }
-    }
+    buffer.apply_record(record.db, payload.len(), prepared, record.lines());
     buffer.applied_bytes
 }
 
@@ -1400,14 +1391,6 @@ fn replay_record(payload: &[u8], catalog: &mut Catalog, buffer: &mut Buffer) {
     let lines: Vec<Line<'_>> = admitted.collect();
     // Big records are built as a live write would have been, so that the
     // budget counts them the same way after a restart.
-    match rows::prepare(lines.iter()) {
-        Ok(Some(prepared)) => {
-            buffer.applied_bytes += prepared.memory_bytes();
-            buffer.apply_prepared(db, prepared);
-        }
-        _ => {
-            buffer.applied_bytes += payload.len();
-            buffer.apply(db, lines.into_iter());
-        }
-    }
+    let prepared = rows::prepare(lines.iter()).ok().flatten();
+    buffer.apply_record(db, payload.len(), prepared, lines.into_iter());
 }
