@@ -1,0 +1,176 @@
+//! The direct path: the most common time-series question — rows of one
+//! table bucketed by time and grouped by tags, numeric fields aggregated
+//! (`count`, `sum`, `min`, `max`, `avg`), filtered by a time range and tag
+//! values, sorted, limited — answered without DataFusion.
+//!
+//! DataFusion spends 2–4 ms of CPU planning and setting up any query
+//! before it reads a row, more than the whole answer costs when a
+//! dashboard asks for one host's last hour. The direct path recognises
+//! that shape in the parsed SQL ([`shape`]), reads only the columns,
+//! row groups and pages it needs ([`read`]) and aggregates them itself
+//! ([`groups`]), with DataFusion's semantics: the same columns, names,
+//! types, nulls, bucket starts and order.
+//!
+//! Anything else — another shape, a column of another type, a sum that
+//! would overflow, too many groups, an unreadable file — makes it give up
+//! and DataFusion answer, so the direct path never changes what a query
+//! returns, only how fast. Tests hold both paths to the same answers.
+
+mod groups;
+mod read;
+mod shape;
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use arrow::array::ArrayRef;
+use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use store::catalog::TIME_COLUMN;
+use store::Store;
+
+use groups::Grouping;
+pub(crate) use read::MetadataCache;
+use read::Wanted;
+pub(crate) use shape::BucketQuery;
+use shape::Output;
+
+/// The direct path does not answer this query; DataFusion does.
+#[derive(Debug)]
+pub(crate) struct GiveUp;
+
+/// The answer to `query` over database `db` of `store`, or [`GiveUp`].
+/// Stops, giving up, once `cancel` is set.
+pub(crate) fn answer(
+    store: &Store,
+    cache: &MetadataCache,
+    db: &str,
+    query: &BucketQuery,
+    cancel: &AtomicBool,
+) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+    let table = store.table_schema(db, &query.table).ok_or(GiveUp)?;
+    let data_type = |name: &str| {
+        table
+            .field_with_name(name)
+            .map(|f| f.data_type().clone())
+            .map_err(|_| GiveUp)
+    };
+    let is_tag = |name: &str| {
+        data_type(name).and_then(|t| match t {
+            DataType::Dictionary(..) => Ok(()),
+            _ => Err(GiveUp),
+        })
+    };
+    // The columns to read, each once; `time` first.
+    let mut columns = vec![TIME_COLUMN.to_owned()];
+    let mut at = |name: &str| match columns.iter().position(|c| c == name) {
+        Some(i) => i,
+        None => {
+            columns.push(name.to_owned());
+            columns.len() - 1
+        }
+    };
+    let mut stride = None;
+    let (mut tags, mut aggregates, mut types) = (Vec::new(), Vec::new(), Vec::new());
+    for (_, output) in &query.outputs {
+        match output {
+            Output::Bucket(s) if stride.is_none() => stride = Some(*s),
+            Output::Bucket(_) => return Err(GiveUp),
+            Output::Tag(name) => {
+                is_tag(name)?;
+                tags.push(at(name));
+            }
+            Output::Aggregate(function, column) => {
+                let column = match column {
+                    Some(name) => {
+                        types.push(Some(data_type(name)?));
+                        Some(at(name))
+                    }
+                    None => {
+                        types.push(None);
+                        None
+                    }
+                };
+                aggregates.push((column, *function));
+            }
+        }
+    }
+    let mut filters = Vec::new();
+    for filter in &query.filters {
+        is_tag(&filter.column)?;
+        filters.push((at(&filter.column), filter.values.clone()));
+    }
+    let with_types: Vec<_> = aggregates
+        .iter()
+        .zip(&types)
+        .map(|(&(column, function), t)| (column, function, t.as_ref()))
+        .collect();
+    let allowed = filters
+        .iter()
+        .map(|(c, values)| (*c, values.iter().cloned().collect::<HashSet<_>>()))
+        .collect();
+    let mut grouping = Grouping::new(stride, query.time.clone(), tags, allowed, &with_types)?;
+    let scan = store
+        .plan_scan(db, &query.table, &table, &query.time)
+        .map_err(|_| GiveUp)?;
+    let wanted = Wanted {
+        columns: &columns,
+        time: query.time.clone(),
+        filters: &filters,
+    };
+    read::read(&scan, &wanted, cache, cancel, |batch, sorted| {
+        grouping.add(batch, sorted)
+    })?;
+    drop(scan);
+    output(query, &mut grouping)
+}
+
+/// The answer's batch: the groups' columns in select-list order, sorted and
+/// limited.
+fn output(
+    query: &BucketQuery,
+    grouping: &mut Grouping,
+) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+    let (mut fields, mut arrays): (Vec<Field>, Vec<ArrayRef>) = (Vec::new(), Vec::new());
+    let (mut tag, mut aggregate) = (0, 0);
+    for (name, output) in &query.outputs {
+        let (array, nullable) = match output {
+            Output::Bucket(_) => (grouping.buckets(), true),
+            Output::Tag(_) => {
+                tag += 1;
+                (grouping.tag(tag - 1)?, true)
+            }
+            Output::Aggregate(function, _) => {
+                aggregate += 1;
+                let counts = *function == shape::Aggregate::Count;
+                (grouping.aggregate(aggregate - 1), !counts)
+            }
+        };
+        let data_type = match output {
+            Output::Bucket(_) => DataType::Timestamp(TimeUnit::Nanosecond, None),
+            _ => array.data_type().clone(),
+        };
+        fields.push(Field::new(name, data_type, nullable));
+        arrays.push(array);
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|_| GiveUp)?;
+    let batch = if query.order.is_empty() {
+        let rows = query.limit.unwrap_or(usize::MAX).min(batch.num_rows());
+        batch.slice(0, rows)
+    } else {
+        let keys: Vec<SortColumn> = query
+            .order
+            .iter()
+            .map(|&(column, options)| SortColumn {
+                values: Arc::clone(batch.column(column)),
+                options: Some(options),
+            })
+            .collect();
+        let indices = lexsort_to_indices(&keys, query.limit).map_err(|_| GiveUp)?;
+        take_record_batch(&batch, &indices).map_err(|_| GiveUp)?
+    };
+    Ok((schema, batch))
+}

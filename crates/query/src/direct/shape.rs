@@ -1,0 +1,641 @@
+//! Which queries the direct path answers: one table, rows bucketed by
+//! `date_bin` and grouped by tags, numeric fields aggregated, filtered by
+//! time and tag values, sorted and limited.
+//!
+//! Recognition reads the parsed SQL and gives up on anything it does not
+//! know, however harmless: every part of a query is either understood here
+//! or makes the query DataFusion's. The parse is DataFusion's own (its
+//! parser, its identifier normalisation), so names mean the same thing on
+//! both paths.
+
+use std::ops::RangeInclusive;
+
+use arrow::compute::kernels::cast_utils::{
+    parse_interval_month_day_nano, string_to_timestamp_nanos,
+};
+use arrow::compute::SortOptions;
+use arrow::temporal_conversions::NANOSECONDS_IN_DAY;
+use datafusion::sql::parser::{DFParser, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    Ident, Interval, LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByExpr, OrderByKind,
+    Query, Select, SelectFlavor, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
+    Value,
+};
+use store::catalog::TIME_COLUMN;
+
+/// An aggregate function the direct path computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Aggregate {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+/// One column of the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// `date_bin(INTERVAL …, time)` with this stride in nanoseconds: the
+    /// start of each row's bucket (origin 1970-01-01).
+    Bucket(i64),
+    /// A tag column, grouped by.
+    Tag(String),
+    /// An aggregate of a column; `None` is `count(*)`.
+    Aggregate(Aggregate, Option<String>),
+}
+
+/// A predicate of the `WHERE` clause other than on time: `column = 'v'`
+/// or `column IN ('v', …)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ValueFilter {
+    pub(crate) column: String,
+    pub(crate) values: Vec<String>,
+}
+
+/// A query the direct path can answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BucketQuery {
+    pub(crate) table: String,
+    /// The answer's columns: name and what it holds.
+    pub(crate) outputs: Vec<(String, Output)>,
+    /// Rows whose time lies in here (ns, both ends included).
+    pub(crate) time: RangeInclusive<i64>,
+    /// Rows must pass every one.
+    pub(crate) filters: Vec<ValueFilter>,
+    /// Sort keys: an output column and its order.
+    pub(crate) order: Vec<(usize, SortOptions)>,
+    pub(crate) limit: Option<usize>,
+}
+
+impl BucketQuery {
+    /// The query `sql` asks, if it has the direct path's shape.
+    pub(crate) fn recognise(sql: &str) -> Option<BucketQuery> {
+        let mut statements = DFParser::parse_sql(sql).ok()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        let DfStatement::Statement(statement) = statements.pop_front()? else {
+            return None;
+        };
+        let Statement::Query(query) = *statement else {
+            return None;
+        };
+        from_query(*query)
+    }
+}
+
+fn from_query(query: Query) -> Option<BucketQuery> {
+    let Query {
+        with,
+        body,
+        order_by,
+        limit_clause,
+        fetch,
+        locks,
+        for_clause,
+        settings,
+        format_clause,
+        pipe_operators,
+    } = query;
+    let plain = with.is_none()
+        && fetch.is_none()
+        && locks.is_empty()
+        && for_clause.is_none()
+        && settings.is_none()
+        && format_clause.is_none()
+        && pipe_operators.is_empty();
+    if !plain {
+        return None;
+    }
+    let SetExpr::Select(select) = *body else {
+        return None;
+    };
+    let PlainSelect {
+        table,
+        where_clause,
+        group_by,
+        projection,
+    } = plain_select(*select)?;
+    let outputs = projection
+        .into_iter()
+        .map(output)
+        .collect::<Option<Vec<_>>>()?;
+    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+    if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
+        return None;
+    }
+    check_group_by(&outputs, group_by)?;
+    let (time, filters) = match where_clause {
+        Some(expr) => predicates(expr)?,
+        None => (i64::MIN..=i64::MAX, Vec::new()),
+    };
+    Some(BucketQuery {
+        table,
+        order: order(&outputs, order_by)?,
+        limit: limit(limit_clause)?,
+        outputs,
+        time,
+        filters,
+    })
+}
+
+/// The parts of a `SELECT` the direct path reads.
+struct PlainSelect {
+    table: String,
+    where_clause: Option<Expr>,
+    group_by: Vec<Expr>,
+    projection: Vec<SelectItem>,
+}
+
+/// The table, `WHERE`, `GROUP BY` and select list of a `SELECT` that uses
+/// nothing else.
+fn plain_select(select: Select) -> Option<PlainSelect> {
+    let Select {
+        select_token: _,
+        optimizer_hints,
+        distinct,
+        select_modifiers,
+        top,
+        top_before_distinct: _,
+        projection,
+        exclude,
+        into,
+        from,
+        lateral_views,
+        prewhere,
+        selection,
+        connect_by,
+        group_by,
+        cluster_by,
+        distribute_by,
+        sort_by,
+        having,
+        named_window,
+        qualify,
+        window_before_qualify: _,
+        value_table_mode,
+        flavor,
+    } = select;
+    let plain = optimizer_hints.is_empty()
+        && distinct.is_none()
+        && select_modifiers.is_none()
+        && top.is_none()
+        && exclude.is_none()
+        && into.is_none()
+        && lateral_views.is_empty()
+        && prewhere.is_none()
+        && connect_by.is_empty()
+        && cluster_by.is_empty()
+        && distribute_by.is_empty()
+        && sort_by.is_empty()
+        && having.is_none()
+        && named_window.is_empty()
+        && qualify.is_none()
+        && value_table_mode.is_none()
+        && flavor == SelectFlavor::Standard;
+    let [TableWithJoins { relation, joins }] = <[TableWithJoins; 1]>::try_from(from).ok()?;
+    if !plain || !joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table {
+        name,
+        alias: None,
+        args: None,
+        with_hints,
+        version: None,
+        with_ordinality: false,
+        partitions,
+        json_path: None,
+        sample: None,
+        index_hints,
+    } = relation
+    else {
+        return None;
+    };
+    if !with_hints.is_empty() || !partitions.is_empty() || !index_hints.is_empty() {
+        return None;
+    }
+    let GroupByExpr::Expressions(group_by, modifiers) = group_by else {
+        return None;
+    };
+    if !modifiers.is_empty() || group_by.is_empty() {
+        return None;
+    }
+    Some(PlainSelect {
+        table: single_name(&name)?,
+        where_clause: selection,
+        group_by,
+        projection,
+    })
+}
+
+/// An identifier as DataFusion reads it: unquoted ones are lower-cased.
+fn normalise(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_ascii_lowercase(),
+    }
+}
+
+fn single_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(normalise(ident)),
+        _ => None,
+    }
+}
+
+fn column(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(normalise(ident)),
+        _ => None,
+    }
+}
+
+fn string(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn number(expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, false) => n.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// One item of the select list. Computed columns must be named (`AS`):
+/// DataFusion's generated names are its own business.
+fn output(item: SelectItem) -> Option<(String, Output)> {
+    let (expr, alias) = match item {
+        SelectItem::UnnamedExpr(expr) => (expr, None),
+        SelectItem::ExprWithAlias { expr, alias } => (expr, Some(normalise(&alias))),
+        _ => return None,
+    };
+    match &expr {
+        Expr::Identifier(ident) => {
+            let name = normalise(ident);
+            Some((alias.unwrap_or_else(|| name.clone()), Output::Tag(name)))
+        }
+        Expr::Function(function) => Some((alias?, computed(function)?)),
+        _ => None,
+    }
+}
+
+/// `date_bin(INTERVAL '…', time)` or an aggregate of one column.
+fn computed(function: &Function) -> Option<Output> {
+    let Function {
+        name,
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(list),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group,
+    } = function
+    else {
+        return None;
+    };
+    if !within_group.is_empty() || list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    let args: Vec<&FunctionArgExpr> = list
+        .args
+        .iter()
+        .map(|arg| match arg {
+            FunctionArg::Unnamed(arg) => Some(arg),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    let function = single_name(name)?;
+    if function == "date_bin" {
+        let [FunctionArgExpr::Expr(Expr::Interval(interval)), FunctionArgExpr::Expr(source)] =
+            args.as_slice()
+        else {
+            return None;
+        };
+        if column(source)? != TIME_COLUMN {
+            return None;
+        }
+        return Some(Output::Bucket(stride(interval)?));
+    }
+    let aggregate = match function.as_str() {
+        "count" => Aggregate::Count,
+        "sum" => Aggregate::Sum,
+        "min" => Aggregate::Min,
+        "max" => Aggregate::Max,
+        "avg" => Aggregate::Avg,
+        _ => return None,
+    };
+    match args.as_slice() {
+        [FunctionArgExpr::Wildcard] if aggregate == Aggregate::Count => {
+            Some(Output::Aggregate(aggregate, None))
+        }
+        [FunctionArgExpr::Expr(arg)] => Some(Output::Aggregate(aggregate, Some(column(arg)?))),
+        _ => None,
+    }
+}
+
+/// The stride of `INTERVAL '<n> <unit> …'` in nanoseconds, if it is a
+/// fixed, positive length (no months: date_bin then works by calendar).
+fn stride(interval: &Interval) -> Option<i64> {
+    let Interval {
+        value,
+        leading_field: None,
+        leading_precision: None,
+        last_field: None,
+        fractional_seconds_precision: None,
+    } = interval
+    else {
+        return None;
+    };
+    let parsed = parse_interval_month_day_nano(string(value)?).ok()?;
+    if parsed.months != 0 {
+        return None;
+    }
+    let stride = i64::from(parsed.days)
+        .checked_mul(NANOSECONDS_IN_DAY)?
+        .checked_add(parsed.nanoseconds)?;
+    (stride > 0).then_some(stride)
+}
+
+/// The `GROUP BY` list must be exactly the select list's bucket and tags,
+/// each named once: by position, by its output name, or (a tag) by its
+/// column name.
+fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<()> {
+    let mut grouped = vec![false; outputs.len()];
+    for expr in group_by {
+        let at = match number(&expr) {
+            Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
+            None => {
+                let name = column(&expr)?;
+                // A name both an output and another item's column is ambiguous.
+                let by_output = outputs.iter().position(|(n, _)| *n == name);
+                let by_column = outputs
+                    .iter()
+                    .position(|(_, o)| *o == Output::Tag(name.clone()));
+                match (by_output, by_column) {
+                    (Some(a), Some(b)) if a != b => return None,
+                    (Some(a), _) | (None, Some(a)) => a,
+                    (None, None) => return None,
+                }
+            }
+        };
+        if matches!(outputs[at].1, Output::Aggregate(..)) || grouped[at] {
+            return None;
+        }
+        grouped[at] = true;
+    }
+    let all = outputs
+        .iter()
+        .zip(&grouped)
+        .all(|((_, o), g)| *g != matches!(o, Output::Aggregate(..)));
+    all.then_some(())
+}
+
+/// The time range and the other filters of a `WHERE` clause made of `AND`ed
+/// comparisons of `time` with string timestamps and of columns with
+/// strings (`=`, `IN`).
+fn predicates(expr: Expr) -> Option<(RangeInclusive<i64>, Vec<ValueFilter>)> {
+    let mut conjuncts = vec![expr];
+    let (mut from, mut to) = (i64::MIN, i64::MAX);
+    let mut filters = Vec::new();
+    while let Some(expr) = conjuncts.pop() {
+        match expr {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => {
+                conjuncts.push(*right);
+                conjuncts.push(*left);
+            }
+            Expr::BinaryOp { left, op, right } => {
+                let name = column(&left)?;
+                let value = string(&right)?;
+                if name != TIME_COLUMN {
+                    if op != BinaryOperator::Eq {
+                        return None;
+                    }
+                    filters.push(ValueFilter {
+                        column: name,
+                        values: vec![value.to_owned()],
+                    });
+                    continue;
+                }
+                let t = string_to_timestamp_nanos(value).ok()?;
+                match op {
+                    BinaryOperator::GtEq => from = from.max(t),
+                    BinaryOperator::Gt => from = from.max(t.checked_add(1)?),
+                    BinaryOperator::LtEq => to = to.min(t),
+                    BinaryOperator::Lt => to = to.min(t.checked_sub(1)?),
+                    BinaryOperator::Eq => {
+                        from = from.max(t);
+                        to = to.min(t);
+                    }
+                    _ => return None,
+                }
+            }
+            Expr::InList {
+                expr,
+                list,
+                negated: false,
+            } => {
+                let name = column(&expr)?;
+                if name == TIME_COLUMN {
+                    return None;
+                }
+                let values = list
+                    .iter()
+                    .map(|v| string(v).map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()?;
+                filters.push(ValueFilter {
+                    column: name,
+                    values,
+                });
+            }
+            _ => return None,
+        }
+    }
+    Some((from..=to, filters))
+}
+
+/// Sort keys from `ORDER BY` positions or output names. Without `NULLS
+/// FIRST|LAST`, nulls sort as the largest value (DataFusion's default).
+fn order(
+    outputs: &[(String, Output)],
+    order_by: Option<OrderBy>,
+) -> Option<Vec<(usize, SortOptions)>> {
+    let Some(OrderBy {
+        kind,
+        interpolate: None,
+    }) = order_by
+    else {
+        return Some(Vec::new());
+    };
+    let OrderByKind::Expressions(exprs) = kind else {
+        return None;
+    };
+    exprs
+        .into_iter()
+        .map(
+            |OrderByExpr {
+                 expr,
+                 options,
+                 with_fill,
+             }| {
+                if with_fill.is_some() {
+                    return None;
+                }
+                let at = match number(&expr) {
+                    Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
+                    None => {
+                        let name = column(&expr)?;
+                        outputs.iter().position(|(n, _)| *n == name)?
+                    }
+                };
+                let descending = options.asc == Some(false);
+                let nulls_first = options.nulls_first.unwrap_or(descending);
+                Some((
+                    at,
+                    SortOptions {
+                        descending,
+                        nulls_first,
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
+fn limit(clause: Option<LimitClause>) -> Option<Option<usize>> {
+    match clause {
+        None => Some(None),
+        Some(LimitClause::LimitOffset {
+            limit: Some(limit),
+            offset: None,
+            limit_by,
+        }) if limit_by.is_empty() => Some(Some(number(&limit)?)),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minute_max(where_clause: &str) -> String {
+        format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(usage_user) AS m \
+             FROM cpu WHERE {where_clause} GROUP BY 1 ORDER BY 1"
+        )
+    }
+
+    #[test]
+    fn reads_the_tsbs_shape() {
+        let q = BucketQuery::recognise(&minute_max(
+            "hostname IN ('host_7', 'host_9') AND time >= '2016-01-01T05:13:00Z' \
+             AND time < '2016-01-01T06:13:00Z'",
+        ))
+        .expect("recognised");
+        assert_eq!(q.table, "cpu");
+        assert_eq!(
+            q.outputs,
+            vec![
+                ("minute".to_owned(), Output::Bucket(60_000_000_000)),
+                (
+                    "m".to_owned(),
+                    Output::Aggregate(Aggregate::Max, Some("usage_user".to_owned()))
+                ),
+            ]
+        );
+        let start = 1_451_625_180_000_000_000;
+        assert_eq!(q.time, start..=start + 3_600_000_000_000 - 1);
+        assert_eq!(
+            q.filters,
+            vec![ValueFilter {
+                column: "hostname".to_owned(),
+                values: vec!["host_7".to_owned(), "host_9".to_owned()]
+            }]
+        );
+        assert_eq!(q.order.len(), 1);
+        assert!(!q.order[0].1.descending);
+        assert_eq!(q.limit, None);
+    }
+
+    #[test]
+    fn groups_by_names_and_sorts_descending_with_a_limit() {
+        let q = BucketQuery::recognise(
+            "SELECT date_bin(INTERVAL '1 hour', time) AS hour, Hostname, avg(x) AS a, count(*) AS n \
+             FROM cpu GROUP BY hostname, hour ORDER BY hour DESC, 2 LIMIT 5",
+        )
+        .expect("recognised");
+        assert_eq!(
+            q.outputs[1],
+            ("hostname".to_owned(), Output::Tag("hostname".to_owned()))
+        );
+        assert_eq!(q.outputs[3].1, Output::Aggregate(Aggregate::Count, None));
+        assert_eq!(q.order[0].0, 0);
+        assert!(q.order[0].1.descending && q.order[0].1.nulls_first);
+        assert_eq!(q.order[1].0, 1);
+        assert_eq!(q.limit, Some(5));
+        assert_eq!(q.time, i64::MIN..=i64::MAX);
+    }
+
+    #[test]
+    fn leaves_everything_else_to_datafusion() {
+        for sql in [
+            // Not grouped, a projection, a join, a subquery, a CTE.
+            "SELECT * FROM cpu",
+            "SELECT max(x) AS m FROM cpu",
+            "SELECT a.h, max(x) AS m FROM cpu a GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu JOIN mem USING (h) GROUP BY 1",
+            "SELECT h, max(x) AS m FROM (SELECT * FROM cpu) GROUP BY 1",
+            "WITH c AS (SELECT 1) SELECT h, max(x) AS m FROM cpu GROUP BY 1",
+            // Unnamed aggregate, unknown function, expression argument.
+            "SELECT h, max(x) FROM cpu GROUP BY 1",
+            "SELECT h, median(x) AS m FROM cpu GROUP BY 1",
+            "SELECT h, max(x + 1) AS m FROM cpu GROUP BY 1",
+            "SELECT h, max(DISTINCT x) AS m FROM cpu GROUP BY 1",
+            "SELECT h, count(x) FILTER (WHERE x > 1) AS m FROM cpu GROUP BY 1",
+            // A group key not selected, a selected column not grouped.
+            "SELECT max(x) AS m FROM cpu GROUP BY h",
+            "SELECT h, g, max(x) AS m FROM cpu GROUP BY h",
+            // Calendar and odd intervals, another origin, another source.
+            "SELECT date_bin(INTERVAL '1 month', time) AS b, max(x) AS m FROM cpu GROUP BY 1",
+            "SELECT date_bin(INTERVAL '0 seconds', time) AS b, max(x) AS m FROM cpu GROUP BY 1",
+            "SELECT date_bin(INTERVAL '1' HOUR, time) AS b, max(x) AS m FROM cpu GROUP BY 1",
+            "SELECT date_bin(INTERVAL '1 hour', time, '2000-01-01T00:00:00Z') AS b, max(x) AS m FROM cpu GROUP BY 1",
+            "SELECT date_bin(INTERVAL '1 hour', other) AS b, max(x) AS m FROM cpu GROUP BY 1",
+            // Predicates beyond time ranges and tag equality.
+            "SELECT h, max(x) AS m FROM cpu WHERE x > 90 GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu WHERE h = 'a' OR h = 'b' GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu WHERE h NOT IN ('a') GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu WHERE time >= now() GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu WHERE time >= 'yesterday' GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu WHERE (h = 'a') GROUP BY 1",
+            // HAVING, OFFSET, DISTINCT, two statements, EXPLAIN.
+            "SELECT h, max(x) AS m FROM cpu GROUP BY 1 HAVING max(x) > 1",
+            "SELECT h, max(x) AS m FROM cpu GROUP BY 1 LIMIT 5 OFFSET 1",
+            "SELECT DISTINCT h, max(x) AS m FROM cpu GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu GROUP BY 1; SELECT 1",
+            "EXPLAIN SELECT h, max(x) AS m FROM cpu GROUP BY 1",
+            // Duplicate output names; an unknown sort key.
+            "SELECT h, max(x) AS h FROM cpu GROUP BY 1",
+            "SELECT h, max(x) AS m FROM cpu GROUP BY 1 ORDER BY y",
+            "SELECT h, max(x) AS m FROM cpu GROUP BY 1 ORDER BY 3",
+        ] {
+            assert_eq!(BucketQuery::recognise(sql), None, "{sql}");
+        }
+    }
+}
