@@ -306,20 +306,21 @@ proptest! {
     }
 }
 
+/// A row of host `a` at `at` with fields `f` and `i`.
+fn host_a(at: i64, f: Option<f64>, i: Option<i64>) -> Row {
+    Row {
+        host: Some("a"),
+        region: None,
+        at,
+        f,
+        i,
+        u: None,
+    }
+}
+
 #[tokio::test]
 async fn a_table_without_rows_in_range_gives_an_empty_answer_both_ways() {
-    let (_dir, engine) = store(
-        &[],
-        &[Row {
-            host: Some("a"),
-            region: None,
-            at: 0,
-            f: Some(1.0),
-            i: None,
-            u: None,
-        }],
-        &[],
-    );
+    let (_dir, engine) = store(&[], &[host_a(0, Some(1.0), None)], &[]);
     let sql = "SELECT date_bin(INTERVAL '1 hour', time) AS h, host, max(f) AS m FROM cpu \
                WHERE host = 'b' GROUP BY 1, 2 ORDER BY 1";
     let direct = engine.sql_direct("db", sql).await.unwrap();
@@ -333,18 +334,7 @@ async fn a_table_without_rows_in_range_gives_an_empty_answer_both_ways() {
 
 #[tokio::test]
 async fn other_shapes_and_other_types_go_to_datafusion() {
-    let (_dir, engine) = store(
-        &[],
-        &[Row {
-            host: Some("a"),
-            region: None,
-            at: 0,
-            f: Some(1.0),
-            i: Some(1),
-            u: None,
-        }],
-        &[],
-    );
+    let (_dir, engine) = store(&[], &[host_a(0, Some(1.0), Some(1))], &[]);
     for sql in [
         // Not the shape.
         "SELECT * FROM cpu",
@@ -356,30 +346,16 @@ async fn other_shapes_and_other_types_go_to_datafusion() {
         "SELECT region, max(host) AS m FROM cpu GROUP BY 1",
         "SELECT nope, count(*) AS n FROM cpu GROUP BY 1",
         "SELECT host, count(*) AS n FROM nope GROUP BY 1",
+        // GROUP BY a name that is an output alias and a column of the table.
+        "SELECT date_bin(INTERVAL '1 hour', time) AS time, max(f) AS m FROM cpu GROUP BY time",
+        "SELECT region AS host, max(f) AS m FROM cpu GROUP BY host",
     ] {
         assert!(engine.sql_direct("db", sql).await.is_none(), "{sql}");
     }
     // An integer sum that overflows: DataFusion's answer (it wraps).
     let (_dir, engine) = store(
         &[],
-        &[
-            Row {
-                host: Some("a"),
-                region: None,
-                at: 0,
-                f: None,
-                i: Some(i64::MAX),
-                u: None,
-            },
-            Row {
-                host: Some("a"),
-                region: None,
-                at: 600,
-                f: None,
-                i: Some(1),
-                u: None,
-            },
-        ],
+        &[host_a(0, None, Some(i64::MAX)), host_a(600, None, Some(1))],
         &[],
     );
     let sql = "SELECT host, sum(i) AS s FROM cpu GROUP BY 1";

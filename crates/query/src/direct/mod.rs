@@ -51,6 +51,13 @@ pub(crate) fn answer(
     cancel: &AtomicBool,
 ) -> Result<(SchemaRef, RecordBatch), GiveUp> {
     let table = store.table_schema(db, &query.table).ok_or(GiveUp)?;
+    if query
+        .by_alias
+        .iter()
+        .any(|name| table.field_with_name(name).is_ok())
+    {
+        return Err(GiveUp);
+    }
     let data_type = |name: &str| {
         table
             .field_with_name(name)

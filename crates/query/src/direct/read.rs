@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use arrow::array::ArrayRef;
+use arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
 };
@@ -92,17 +93,28 @@ pub(crate) fn read(
         read_file(&file.path, &in_files, cache, cancel, &mut each)?;
     }
     for batch in &scan.batches {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(GiveUp);
-        }
-        let columns = wanted
-            .columns
-            .iter()
-            .map(|c| batch.column_by_name(c).cloned())
-            .collect();
-        each(&columns, false)?;
+        hand_over(batch, wanted, false, cancel, &mut each)?;
     }
     Ok(())
+}
+
+/// Gives `each` the wanted columns of `batch`, unless cancelled.
+fn hand_over(
+    batch: &RecordBatch,
+    wanted: &Wanted<'_>,
+    sorted: bool,
+    cancel: &AtomicBool,
+    each: &mut impl FnMut(&Columns, bool) -> Result<(), GiveUp>,
+) -> Result<(), GiveUp> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(GiveUp);
+    }
+    let columns = wanted
+        .columns
+        .iter()
+        .map(|c| batch.column_by_name(c).cloned())
+        .collect();
+    each(&columns, sorted)
 }
 
 fn read_file(
@@ -172,16 +184,7 @@ fn read_file(
         .build()
         .map_err(|_| GiveUp)?;
     for batch in reader {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(GiveUp);
-        }
-        let batch = batch.map_err(|_| GiveUp)?;
-        let columns = wanted
-            .columns
-            .iter()
-            .map(|c| batch.column_by_name(c).cloned())
-            .collect();
-        each(&columns, true)?;
+        hand_over(&batch.map_err(|_| GiveUp)?, wanted, true, cancel, each)?;
     }
     Ok(())
 }

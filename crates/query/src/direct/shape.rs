@@ -58,6 +58,10 @@ pub(crate) struct ValueFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BucketQuery {
     pub(crate) table: String,
+    /// Output names `GROUP BY` and `ORDER BY` refer to that are no column
+    /// of the select list: if the table has a column of that name,
+    /// DataFusion may read it as that column instead.
+    pub(crate) by_alias: Vec<String>,
     /// The answer's columns: name and what it holds.
     pub(crate) outputs: Vec<(String, Output)>,
     /// Rows whose time lies in here (ns, both ends included).
@@ -126,14 +130,16 @@ fn from_query(query: Query) -> Option<BucketQuery> {
     if (1..names.len()).any(|i| names[..i].contains(&names[i])) {
         return None;
     }
-    check_group_by(&outputs, group_by)?;
+    let mut by_alias = check_group_by(&outputs, group_by)?;
+    let order = order(&outputs, order_by, &mut by_alias)?;
     let (time, filters) = match where_clause {
         Some(expr) => predicates(expr)?,
         None => (i64::MIN..=i64::MAX, Vec::new()),
     };
     Some(BucketQuery {
         table,
-        order: order(&outputs, order_by)?,
+        by_alias,
+        order,
         limit: limit(limit_clause)?,
         outputs,
         time,
@@ -371,9 +377,11 @@ fn stride(interval: &Interval) -> Option<i64> {
 
 /// The `GROUP BY` list must be exactly the select list's bucket and tags,
 /// each named once: by position, by its output name, or (a tag) by its
-/// column name.
-fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<()> {
+/// column name. Returns the names used as output names: DataFusion reads
+/// such a name as a column of the table if there is one.
+fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<Vec<String>> {
     let mut grouped = vec![false; outputs.len()];
+    let mut aliases = Vec::new();
     for expr in group_by {
         let at = match number(&expr) {
             Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
@@ -386,7 +394,11 @@ fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<(
                     .position(|(_, o)| *o == Output::Tag(name.clone()));
                 match (by_output, by_column) {
                     (Some(a), Some(b)) if a != b => return None,
-                    (Some(a), _) | (None, Some(a)) => a,
+                    (_, Some(a)) => a,
+                    (Some(a), None) => {
+                        aliases.push(name);
+                        a
+                    }
                     (None, None) => return None,
                 }
             }
@@ -400,7 +412,7 @@ fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<(
         .iter()
         .zip(&grouped)
         .all(|((_, o), g)| *g != matches!(o, Output::Aggregate(..)));
-    all.then_some(())
+    all.then_some(aliases)
 }
 
 /// The time range and the other filters of a `WHERE` clause made of `AND`ed
@@ -475,6 +487,7 @@ fn predicates(expr: Expr) -> Option<(RangeInclusive<i64>, Vec<ValueFilter>)> {
 fn order(
     outputs: &[(String, Output)],
     order_by: Option<OrderBy>,
+    by_alias: &mut Vec<String>,
 ) -> Option<Vec<(usize, SortOptions)>> {
     let Some(OrderBy {
         kind,
@@ -486,36 +499,38 @@ fn order(
     let OrderByKind::Expressions(exprs) = kind else {
         return None;
     };
-    exprs
-        .into_iter()
-        .map(
-            |OrderByExpr {
-                 expr,
-                 options,
-                 with_fill,
-             }| {
-                if with_fill.is_some() {
-                    return None;
+    let mut keys = Vec::with_capacity(exprs.len());
+    for OrderByExpr {
+        expr,
+        options,
+        with_fill,
+    } in exprs
+    {
+        if with_fill.is_some() {
+            return None;
+        }
+        let at = match number(&expr) {
+            Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
+            None => {
+                let name = column(&expr)?;
+                let at = outputs.iter().position(|(n, _)| *n == name)?;
+                if outputs[at].1 != Output::Tag(name.clone()) {
+                    by_alias.push(name);
                 }
-                let at = match number(&expr) {
-                    Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
-                    None => {
-                        let name = column(&expr)?;
-                        outputs.iter().position(|(n, _)| *n == name)?
-                    }
-                };
-                let descending = options.asc == Some(false);
-                let nulls_first = options.nulls_first.unwrap_or(descending);
-                Some((
-                    at,
-                    SortOptions {
-                        descending,
-                        nulls_first,
-                    },
-                ))
+                at
+            }
+        };
+        let descending = options.asc == Some(false);
+        let nulls_first = options.nulls_first.unwrap_or(descending);
+        keys.push((
+            at,
+            SortOptions {
+                descending,
+                nulls_first,
             },
-        )
-        .collect()
+        ));
+    }
+    Some(keys)
 }
 
 fn limit(clause: Option<LimitClause>) -> Option<Option<usize>> {
