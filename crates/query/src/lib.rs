@@ -233,7 +233,9 @@ impl QueryEngine {
     /// fields; tags by `=` or `IN`; `ORDER BY` and `LIMIT`; every computed
     /// column named with `AS`) — take a direct path that skips DataFusion's
     /// planning, which costs more than such a query's reading. Its answers
-    /// are DataFusion's, column for column; any other query, or one it
+    /// are DataFusion's, column for column (floating-point sums and
+    /// averages to the last bits, which depend on the order of addition,
+    /// in DataFusion too); any other query, or one it
     /// cannot finish (an integer sum overflowing, over a million groups),
     /// goes to DataFusion.
     pub async fn sql_stream(

@@ -365,3 +365,53 @@ async fn other_shapes_and_other_types_go_to_datafusion() {
         engine.sql_datafusion("db", sql).await.unwrap()
     );
 }
+
+#[tokio::test]
+async fn rows_past_retention_in_a_file_are_left_out_as_by_datafusion() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        background_persist: false,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir.path(), config).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Three hours ago and one hour ago: one file (unless a UTC midnight
+    // falls between), of which retention keeps only the second row.
+    let lines = format!(
+        "cpu,host=a f=1 {}\ncpu,host=a f=2 {}",
+        now - 3 * 3600,
+        now - 3600
+    );
+    store
+        .write_lines("db", lines.as_bytes(), Precision::Seconds)
+        .unwrap();
+    store.persist().unwrap();
+    store
+        .set_retention("db", Some(std::time::Duration::from_secs(2 * 3600)))
+        .unwrap();
+    let engine = QueryEngine::new(Arc::new(store));
+    let sql = "SELECT host, count(*) AS n, min(f) AS low FROM cpu GROUP BY 1";
+    let direct = engine.sql_direct("db", sql).await.unwrap();
+    let datafusion = engine.sql_datafusion("db", sql).await.unwrap();
+    assert_same(&direct, &datafusion, sql);
+    let text = arrow::util::pretty::pretty_format_batches(&[direct])
+        .unwrap()
+        .to_string();
+    assert!(text.contains("| a    | 1 | 2.0 |"), "{text}");
+}
+
+#[tokio::test]
+async fn negative_zero_under_min_goes_to_datafusion() {
+    let (_dir, engine) = store(
+        &[],
+        &[host_a(0, Some(0.0), None), host_a(600, Some(-0.0), None)],
+        &[],
+    );
+    let sql = "SELECT host, min(f) AS low FROM cpu GROUP BY 1";
+    assert!(engine.sql_direct("db", sql).await.is_none());
+    let sql = "SELECT host, count(f) AS n FROM cpu GROUP BY 1";
+    assert!(engine.sql_direct("db", sql).await.is_some());
+}

@@ -1,7 +1,10 @@
 //! Rows into groups (bucket start and tag values) and the aggregates of
 //! each group, computed the way DataFusion computes them: nulls skipped,
-//! floats ordered by IEEE total order, averages in `f64`. An integer sum
-//! that would overflow gives up (DataFusion's sum wraps).
+//! averages in `f64`. Where DataFusion's results are its own peculiarity,
+//! the direct path gives up instead: an integer sum that would overflow
+//! (DataFusion's wraps), and a `min`, `max` or `sum` over a NaN, an
+//! infinity or -0.0 (DataFusion's start from `f64::MAX`, `f64::MIN` and
+//! 0.0 and compare with `partial_cmp`).
 
 use std::collections::{HashMap, HashSet};
 use std::ops::{Range, RangeInclusive};
@@ -450,7 +453,14 @@ impl Accumulator {
                     count[run.group] += i64::try_from(valid).map_err(|_| GiveUp)?;
                 }
             }
-            (Accumulator::Float(e), Some(values)) => e.update(runs, values)?,
+            (Accumulator::Float(e), Some(values)) => {
+                let floats = values.as_primitive_opt::<Float64Type>().ok_or(GiveUp)?;
+                let plain = |v: &f64| v.is_finite() && !(*v == 0.0 && v.is_sign_negative());
+                if floats.iter().flatten().any(|v| !plain(&v)) {
+                    return Err(GiveUp);
+                }
+                e.update(runs, values)?
+            }
             (Accumulator::Int(e), Some(values)) => e.update(runs, values)?,
             (Accumulator::UInt(e), Some(values)) => e.update(runs, values)?,
             (Accumulator::Avg { sum, count }, Some(values)) => {

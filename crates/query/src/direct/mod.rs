@@ -12,9 +12,12 @@
 //! types, nulls, bucket starts and order.
 //!
 //! Anything else — another shape, a column of another type, a sum that
-//! would overflow, too many groups, an unreadable file — makes it give up
+//! would overflow, a NaN, an infinity or -0.0 under `min`, `max` or `sum`,
+//! too many groups, an unreadable file — makes it give up
 //! and DataFusion answer, so the direct path never changes what a query
-//! returns, only how fast. Tests hold both paths to the same answers.
+//! returns, only how fast — except the last bits of a floating-point sum
+//! or average, which DataFusion adds up per scan partition, in no fixed
+//! order. Tests hold both paths to the same answers.
 
 mod groups;
 mod read;
@@ -118,13 +121,16 @@ pub(crate) fn answer(
         .iter()
         .map(|(c, values)| (*c, values.iter().cloned().collect::<HashSet<_>>()))
         .collect();
-    let mut grouping = Grouping::new(stride, query.time.clone(), tags, allowed, &with_types)?;
     let scan = store
         .plan_scan(db, &query.table, &table, &query.time)
         .map_err(|_| GiveUp)?;
+    // Rows of files before `keep_from` are past retention (memory has none).
+    let from = (*query.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
+    let time = from..=*query.time.end();
+    let mut grouping = Grouping::new(stride, time.clone(), tags, allowed, &with_types)?;
     let wanted = Wanted {
         columns: &columns,
-        time: query.time.clone(),
+        time,
         filters: &filters,
     };
     read::read(&scan, &wanted, cache, cancel, |batch, sorted| {

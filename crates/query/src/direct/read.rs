@@ -36,7 +36,8 @@ const CACHED_FILES: usize = 256;
 pub(crate) struct Wanted<'a> {
     /// Distinct column names; the first is `time`.
     pub(crate) columns: &'a [String],
-    /// Rows in this range of `time`, both ends included.
+    /// Rows in this range of `time`, both ends included (the caller has
+    /// narrowed it to the scan's retention, `keep_from`).
     pub(crate) time: RangeInclusive<i64>,
     /// Rows whose column (an index into `columns`) holds one of the values.
     pub(crate) filters: &'a [(usize, Vec<String>)],
@@ -84,13 +85,8 @@ pub(crate) fn read(
     cancel: &AtomicBool,
     mut each: impl FnMut(&Columns, bool) -> Result<(), GiveUp>,
 ) -> Result<(), GiveUp> {
-    let from = (*wanted.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
-    let in_files = Wanted {
-        time: from..=*wanted.time.end(),
-        ..*wanted
-    };
     for file in &scan.files {
-        read_file(&file.path, &in_files, cache, cancel, &mut each)?;
+        read_file(&file.path, wanted, cache, cancel, &mut each)?;
     }
     for batch in &scan.batches {
         hand_over(batch, wanted, false, cancel, &mut each)?;
@@ -271,16 +267,27 @@ fn page_ranges(
         return std::iter::once(0..group_rows).collect();
     };
     let pages = offsets.page_locations();
+    let all = || std::iter::once(0..group_rows).collect();
+    let Some(starts) = pages
+        .iter()
+        .map(|p| usize::try_from(p.first_row_index).ok())
+        .collect::<Option<Vec<usize>>>()
+    else {
+        return all();
+    };
+    let ordered = starts.first() == Some(&0)
+        && starts.windows(2).all(|w| w[0] < w[1])
+        && starts.last().is_some_and(|&s| s < group_rows);
+    if !ordered || index.num_pages() != pages.len() as u64 {
+        // An index that does not describe the row group: read it all.
+        return all();
+    }
     let mut ranges: Vec<Range<usize>> = Vec::new();
-    for (p, page) in pages.iter().enumerate() {
+    for (p, &start) in starts.iter().enumerate() {
         if !keep(index, p) {
             continue;
         }
-        let start = usize::try_from(page.first_row_index).unwrap_or(0);
-        let end = pages
-            .get(p + 1)
-            .and_then(|next| usize::try_from(next.first_row_index).ok())
-            .unwrap_or(group_rows);
+        let end = starts.get(p + 1).copied().unwrap_or(group_rows);
         match ranges.last_mut() {
             Some(last) if last.end == start => last.end = end,
             _ => ranges.push(start..end),

@@ -11,7 +11,8 @@
 use std::ops::RangeInclusive;
 
 use arrow::compute::kernels::cast_utils::{
-    parse_interval_month_day_nano, string_to_timestamp_nanos,
+    parse_interval_month_day_nano_config, string_to_timestamp_nanos, IntervalParseConfig,
+    IntervalUnit,
 };
 use arrow::compute::SortOptions;
 use arrow::temporal_conversions::NANOSECONDS_IN_DAY;
@@ -365,7 +366,9 @@ fn stride(interval: &Interval) -> Option<i64> {
     else {
         return None;
     };
-    let parsed = parse_interval_month_day_nano(string(value)?).ok()?;
+    // A number without a unit is seconds, as DataFusion's planner reads it.
+    let config = IntervalParseConfig::new(IntervalUnit::Second);
+    let parsed = parse_interval_month_day_nano_config(string(value)?, config).ok()?;
     if parsed.months != 0 {
         return None;
     }
@@ -605,6 +608,15 @@ mod tests {
         assert_eq!(q.order[1].0, 1);
         assert_eq!(q.limit, Some(5));
         assert_eq!(q.time, i64::MIN..=i64::MAX);
+    }
+
+    #[test]
+    fn reads_interval_numbers_without_a_unit_as_seconds() {
+        let q = BucketQuery::recognise(
+            "SELECT date_bin(INTERVAL '0.5', time) AS b, count(*) AS n FROM cpu GROUP BY 1",
+        )
+        .expect("recognised");
+        assert_eq!(q.outputs[0].1, Output::Bucket(500_000_000));
     }
 
     #[test]
