@@ -32,10 +32,11 @@
 //! chunks outside the time range a query's `WHERE` clause implies are
 //! skipped before either is read. A point written twice is returned once.
 //!
-//! The commonest question — one table's rows bucketed by time and grouped
-//! by tags, numeric fields aggregated — is answered without DataFusion, by
-//! a direct path with the same answers and without DataFusion's few
-//! milliseconds of planning (see [`QueryEngine::sql_stream`]).
+//! The commonest questions — one table's rows bucketed by time and grouped
+//! by tags, numeric fields aggregated; one table's rows as they are,
+//! filtered — are answered without DataFusion, by a direct path with the
+//! same answers and without DataFusion's few milliseconds of planning (see
+//! [`QueryEngine::sql_stream`]).
 //!
 //! Distributions: `quantiles(field, q1, q2, …)` (a list of floats,
 //! interpolated as `percentile_cont`) and `cdf(field, n)` (a list of
@@ -231,13 +232,16 @@ impl QueryEngine {
     /// host IN ('a', 'b') AND time >= '…' AND time < '…' GROUP BY 1, 2 ORDER
     /// BY 1, 2` and the like (`count`, `sum`, `min`, `max`, `avg` of numeric
     /// fields; tags by `=` or `IN`; `ORDER BY` and `LIMIT`; every computed
-    /// column named with `AS`) — take a direct path that skips DataFusion's
-    /// planning, which costs more than such a query's reading. Its answers
-    /// are DataFusion's, column for column (floating-point sums and
-    /// averages to the last bits, which depend on the order of addition,
-    /// in DataFusion too); any other query, or one it
-    /// cannot finish (an integer sum overflowing, over a million groups),
-    /// goes to DataFusion.
+    /// column named with `AS`) and filtered rows of one table — `SELECT *
+    /// FROM cpu WHERE usage > 90 AND host = 'a' AND time >= '…' ORDER BY
+    /// time DESC LIMIT 10` and the like (`*` or plain columns; tags by `=`
+    /// or `IN`; columns compared with numbers) — take a direct path that
+    /// skips DataFusion's planning, which costs more than such a query's
+    /// reading. Its answers are DataFusion's, column for column
+    /// (floating-point sums and averages to the last bits, which depend on
+    /// the order of addition, in DataFusion too); any other query, or one
+    /// it cannot finish (an integer sum overflowing, over a million
+    /// groups), goes to DataFusion.
     pub async fn sql_stream(
         &self,
         db: &str,
@@ -285,7 +289,7 @@ impl QueryEngine {
         if !self.store.has_database(db) {
             return None;
         }
-        let query = direct::BucketQuery::recognise(sql)?;
+        let query = direct::recognise(sql)?;
         let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
         let flag = Arc::clone(&cancel.0);
         let (store, files, db) = (

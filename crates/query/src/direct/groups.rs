@@ -72,7 +72,7 @@ pub(crate) struct Grouping {
 }
 
 /// A tag column of one batch, as its dictionary keys.
-fn tag_keys(column: &ArrayRef) -> Result<(&Int32Array, &StringArray), GiveUp> {
+pub(super) fn tag_keys(column: &ArrayRef) -> Result<(&Int32Array, &StringArray), GiveUp> {
     let dictionary: &DictionaryArray<Int32Type> =
         column.as_dictionary_opt::<Int32Type>().ok_or(GiveUp)?;
     let values = dictionary.values().as_string_opt::<i32>().ok_or(GiveUp)?;
@@ -80,7 +80,11 @@ fn tag_keys(column: &ArrayRef) -> Result<(&Int32Array, &StringArray), GiveUp> {
 }
 
 /// The entry of `per_value` for row `i` of `keys`; `None` for a null.
-fn per_row<T: Copy>(keys: &Int32Array, per_value: &[T], i: usize) -> Result<Option<T>, GiveUp> {
+pub(super) fn per_row<T: Copy>(
+    keys: &Int32Array,
+    per_value: &[T],
+    i: usize,
+) -> Result<Option<T>, GiveUp> {
     if keys.is_null(i) {
         return Ok(None);
     }

@@ -21,7 +21,7 @@ use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
     Ident, Interval, LimitClause, ObjectName, ObjectNamePart, OrderBy, OrderByExpr, OrderByKind,
     Query, Select, SelectFlavor, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins,
-    Value,
+    UnaryOperator, Value,
 };
 use store::catalog::TIME_COLUMN;
 
@@ -74,24 +74,67 @@ pub(crate) struct BucketQuery {
     pub(crate) limit: Option<usize>,
 }
 
-impl BucketQuery {
-    /// The query `sql` asks, if it has the direct path's shape.
-    pub(crate) fn recognise(sql: &str) -> Option<BucketQuery> {
-        let mut statements = DFParser::parse_sql(sql).ok()?;
-        if statements.len() != 1 {
-            return None;
-        }
-        let DfStatement::Statement(statement) = statements.pop_front()? else {
-            return None;
-        };
-        let Statement::Query(query) = *statement else {
-            return None;
-        };
-        from_query(*query)
-    }
+/// A number a column is compared with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Number {
+    Int(i64),
+    Float(f64),
 }
 
-fn from_query(query: Query) -> Option<BucketQuery> {
+/// `column <op> number` in a `WHERE` clause, `op` one of `>`, `>=`, `<`,
+/// `<=`, `=`, `<>`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Comparison {
+    pub(crate) column: String,
+    pub(crate) op: BinaryOperator,
+    pub(crate) number: Number,
+}
+
+/// An `ORDER BY` key of a row query, resolved against its columns later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OrderKey {
+    /// A position in the select list, from 0.
+    Position(usize),
+    Name(String),
+}
+
+/// A query of rows as they are: `SELECT * | columns FROM t WHERE … ORDER BY
+/// … LIMIT n`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RowQuery {
+    pub(crate) table: String,
+    /// The selected columns, `None` for `*`.
+    pub(crate) columns: Option<Vec<String>>,
+    pub(crate) time: RangeInclusive<i64>,
+    pub(crate) filters: Vec<ValueFilter>,
+    pub(crate) comparisons: Vec<Comparison>,
+    pub(crate) order: Vec<(OrderKey, SortOptions)>,
+    pub(crate) limit: Option<usize>,
+}
+
+/// A query the direct path can answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DirectQuery {
+    Buckets(BucketQuery),
+    Rows(RowQuery),
+}
+
+/// The query `sql` asks, if it has one of the direct path's shapes.
+pub(crate) fn recognise(sql: &str) -> Option<DirectQuery> {
+    let mut statements = DFParser::parse_sql(sql).ok()?;
+    if statements.len() != 1 {
+        return None;
+    }
+    let DfStatement::Statement(statement) = statements.pop_front()? else {
+        return None;
+    };
+    let Statement::Query(query) = *statement else {
+        return None;
+    };
+    from_query(*query)
+}
+
+fn from_query(query: Query) -> Option<DirectQuery> {
     let Query {
         with,
         body,
@@ -123,6 +166,29 @@ fn from_query(query: Query) -> Option<BucketQuery> {
         group_by,
         projection,
     } = plain_select(*select)?;
+    let Predicates {
+        time,
+        filters,
+        comparisons,
+    } = match where_clause {
+        Some(expr) => predicates(expr)?,
+        None => Predicates::default(),
+    };
+    let limit = limit(limit_clause)?;
+    if group_by.is_empty() {
+        return Some(DirectQuery::Rows(RowQuery {
+            table,
+            columns: row_columns(projection)?,
+            time,
+            filters,
+            comparisons,
+            order: row_order(order_by)?,
+            limit,
+        }));
+    }
+    if !comparisons.is_empty() {
+        return None;
+    }
     let outputs = projection
         .into_iter()
         .map(output)
@@ -133,19 +199,55 @@ fn from_query(query: Query) -> Option<BucketQuery> {
     }
     let mut by_alias = check_group_by(&outputs, group_by)?;
     let order = order(&outputs, order_by, &mut by_alias)?;
-    let (time, filters) = match where_clause {
-        Some(expr) => predicates(expr)?,
-        None => (i64::MIN..=i64::MAX, Vec::new()),
-    };
-    Some(BucketQuery {
+    Some(DirectQuery::Buckets(BucketQuery {
         table,
         by_alias,
         order,
-        limit: limit(limit_clause)?,
+        limit,
         outputs,
         time,
         filters,
-    })
+    }))
+}
+
+/// The columns of a row query: `None` for a lone `*`, else plain column
+/// names, each once.
+fn row_columns(projection: Vec<SelectItem>) -> Option<Option<Vec<String>>> {
+    if let [SelectItem::Wildcard(options)] = projection.as_slice() {
+        let plain = options.opt_ilike.is_none()
+            && options.opt_exclude.is_none()
+            && options.opt_except.is_none()
+            && options.opt_replace.is_none()
+            && options.opt_rename.is_none()
+            && options.opt_alias.is_none();
+        return plain.then_some(None);
+    }
+    let mut columns: Vec<String> = Vec::new();
+    for item in projection {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            return None;
+        };
+        let name = column(&expr)?;
+        if columns.contains(&name) {
+            return None;
+        }
+        columns.push(name);
+    }
+    Some(Some(columns))
+}
+
+/// The `ORDER BY` keys of a row query: positions or names.
+fn row_order(order_by: Option<OrderBy>) -> Option<Vec<(OrderKey, SortOptions)>> {
+    order_exprs(order_by)?
+        .into_iter()
+        .map(|(expr, options)| {
+            let key = match number(&expr) {
+                Some(n) => OrderKey::Position(n.checked_sub(1)?),
+                None => OrderKey::Name(column(&expr)?),
+            };
+            Some((key, options))
+        })
+        .collect()
 }
 
 /// The parts of a `SELECT` the direct path reads.
@@ -227,7 +329,7 @@ fn plain_select(select: Select) -> Option<PlainSelect> {
     let GroupByExpr::Expressions(group_by, modifiers) = group_by else {
         return None;
     };
-    if !modifiers.is_empty() || group_by.is_empty() {
+    if !modifiers.is_empty() {
         return None;
     }
     Some(PlainSelect {
@@ -418,13 +520,63 @@ fn check_group_by(outputs: &[(String, Output)], group_by: Vec<Expr>) -> Option<V
     all.then_some(aliases)
 }
 
-/// The time range and the other filters of a `WHERE` clause made of `AND`ed
-/// comparisons of `time` with string timestamps and of columns with
-/// strings (`=`, `IN`).
-fn predicates(expr: Expr) -> Option<(RangeInclusive<i64>, Vec<ValueFilter>)> {
+/// What a `WHERE` clause asks.
+#[derive(Debug)]
+struct Predicates {
+    /// Rows whose time lies in here (ns, both ends included).
+    time: RangeInclusive<i64>,
+    filters: Vec<ValueFilter>,
+    comparisons: Vec<Comparison>,
+}
+
+impl Default for Predicates {
+    fn default() -> Self {
+        Predicates {
+            time: i64::MIN..=i64::MAX,
+            filters: Vec::new(),
+            comparisons: Vec::new(),
+        }
+    }
+}
+
+/// A number literal, `-` allowed.
+fn number_literal(expr: &Expr) -> Option<Number> {
+    let (negative, expr) = match expr {
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => (true, expr.as_ref()),
+        _ => (false, expr),
+    };
+    let Expr::Value(v) = expr else {
+        return None;
+    };
+    let Value::Number(text, false) = &v.value else {
+        return None;
+    };
+    let number = match text.parse::<i64>() {
+        Ok(n) => Number::Int(if negative { n.checked_neg()? } else { n }),
+        // Digits beyond i64 are another type in DataFusion: leave them.
+        Err(_) if text.bytes().all(|b| b.is_ascii_digit()) => return None,
+        Err(_) => {
+            let f: f64 = text.parse().ok()?;
+            Number::Float(if negative { -f } else { f })
+        }
+    };
+    Some(number)
+}
+
+/// The time range, tag filters and comparisons of a `WHERE` clause made of
+/// `AND`ed comparisons of `time` with string timestamps, of columns with
+/// strings (`=`, `IN`) and of columns with numbers.
+fn predicates(expr: Expr) -> Option<Predicates> {
     let mut conjuncts = vec![expr];
-    let (mut from, mut to) = (i64::MIN, i64::MAX);
-    let mut filters = Vec::new();
+    let Predicates {
+        time,
+        mut filters,
+        mut comparisons,
+    } = Predicates::default();
+    let (mut from, mut to) = time.into_inner();
     while let Some(expr) = conjuncts.pop() {
         match expr {
             Expr::BinaryOp {
@@ -437,6 +589,26 @@ fn predicates(expr: Expr) -> Option<(RangeInclusive<i64>, Vec<ValueFilter>)> {
             }
             Expr::BinaryOp { left, op, right } => {
                 let name = column(&left)?;
+                if let Some(number) = number_literal(&right) {
+                    let compares = matches!(
+                        op,
+                        BinaryOperator::Gt
+                            | BinaryOperator::GtEq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Eq
+                            | BinaryOperator::NotEq
+                    );
+                    if !compares || name == TIME_COLUMN {
+                        return None;
+                    }
+                    comparisons.push(Comparison {
+                        column: name,
+                        op,
+                        number,
+                    });
+                    continue;
+                }
                 let value = string(&right)?;
                 if name != TIME_COLUMN {
                     if op != BinaryOperator::Eq {
@@ -482,16 +654,17 @@ fn predicates(expr: Expr) -> Option<(RangeInclusive<i64>, Vec<ValueFilter>)> {
             _ => return None,
         }
     }
-    Some((from..=to, filters))
+    Some(Predicates {
+        time: from..=to,
+        filters,
+        comparisons,
+    })
 }
 
-/// Sort keys from `ORDER BY` positions or output names. Without `NULLS
-/// FIRST|LAST`, nulls sort as the largest value (DataFusion's default).
-fn order(
-    outputs: &[(String, Output)],
-    order_by: Option<OrderBy>,
-    by_alias: &mut Vec<String>,
-) -> Option<Vec<(usize, SortOptions)>> {
+/// The expressions and options of an `ORDER BY` without extras. Without
+/// `NULLS FIRST|LAST`, nulls sort as the largest value (DataFusion's
+/// default).
+fn order_exprs(order_by: Option<OrderBy>) -> Option<Vec<(Expr, SortOptions)>> {
     let Some(OrderBy {
         kind,
         interpolate: None,
@@ -502,16 +675,39 @@ fn order(
     let OrderByKind::Expressions(exprs) = kind else {
         return None;
     };
-    let mut keys = Vec::with_capacity(exprs.len());
-    for OrderByExpr {
-        expr,
-        options,
-        with_fill,
-    } in exprs
-    {
-        if with_fill.is_some() {
-            return None;
-        }
+    exprs
+        .into_iter()
+        .map(
+            |OrderByExpr {
+                 expr,
+                 options,
+                 with_fill,
+             }| {
+                if with_fill.is_some() {
+                    return None;
+                }
+                let descending = options.asc == Some(false);
+                let nulls_first = options.nulls_first.unwrap_or(descending);
+                Some((
+                    expr,
+                    SortOptions {
+                        descending,
+                        nulls_first,
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
+/// Sort keys of a bucket query, from `ORDER BY` positions or output names.
+fn order(
+    outputs: &[(String, Output)],
+    order_by: Option<OrderBy>,
+    by_alias: &mut Vec<String>,
+) -> Option<Vec<(usize, SortOptions)>> {
+    let mut keys = Vec::new();
+    for (expr, options) in order_exprs(order_by)? {
         let at = match number(&expr) {
             Some(n) => n.checked_sub(1).filter(|&i| i < outputs.len())?,
             None => {
@@ -523,15 +719,7 @@ fn order(
                 at
             }
         };
-        let descending = options.asc == Some(false);
-        let nulls_first = options.nulls_first.unwrap_or(descending);
-        keys.push((
-            at,
-            SortOptions {
-                descending,
-                nulls_first,
-            },
-        ));
+        keys.push((at, options));
     }
     Some(keys)
 }
@@ -552,6 +740,13 @@ fn limit(clause: Option<LimitClause>) -> Option<Option<usize>> {
 mod tests {
     use super::*;
 
+    fn buckets(sql: &str) -> Option<BucketQuery> {
+        match recognise(sql)? {
+            DirectQuery::Buckets(q) => Some(q),
+            DirectQuery::Rows(_) => None,
+        }
+    }
+
     fn minute_max(where_clause: &str) -> String {
         format!(
             "SELECT date_bin(INTERVAL '1 minute', time) AS minute, max(usage_user) AS m \
@@ -561,7 +756,7 @@ mod tests {
 
     #[test]
     fn reads_the_tsbs_shape() {
-        let q = BucketQuery::recognise(&minute_max(
+        let q = buckets(&minute_max(
             "hostname IN ('host_7', 'host_9') AND time >= '2016-01-01T05:13:00Z' \
              AND time < '2016-01-01T06:13:00Z'",
         ))
@@ -593,7 +788,7 @@ mod tests {
 
     #[test]
     fn groups_by_names_and_sorts_descending_with_a_limit() {
-        let q = BucketQuery::recognise(
+        let q = buckets(
             "SELECT date_bin(INTERVAL '1 hour', time) AS hour, Hostname, avg(x) AS a, count(*) AS n \
              FROM cpu GROUP BY hostname, hour ORDER BY hour DESC, 2 LIMIT 5",
         )
@@ -611,8 +806,44 @@ mod tests {
     }
 
     #[test]
+    fn reads_row_queries() {
+        let Some(DirectQuery::Rows(q)) = recognise(
+            "SELECT * FROM cpu WHERE usage_user > 90 AND x <= -2.5 AND hostname IN ('a') \
+             AND time >= '2016-01-01T00:00:00Z' ORDER BY time DESC, 2 LIMIT 3",
+        ) else {
+            panic!("not a row query");
+        };
+        assert_eq!(q.columns, None);
+        assert_eq!(
+            q.comparisons,
+            vec![
+                Comparison {
+                    column: "usage_user".to_owned(),
+                    op: BinaryOperator::Gt,
+                    number: Number::Int(90)
+                },
+                Comparison {
+                    column: "x".to_owned(),
+                    op: BinaryOperator::LtEq,
+                    number: Number::Float(-2.5)
+                },
+            ]
+        );
+        assert_eq!(q.filters.len(), 1);
+        assert_eq!(*q.time.start(), 1_451_606_400_000_000_000);
+        assert_eq!(q.order[0].0, OrderKey::Name("time".to_owned()));
+        assert!(q.order[0].1.descending);
+        assert_eq!(q.order[1].0, OrderKey::Position(1));
+        assert_eq!(q.limit, Some(3));
+        let Some(DirectQuery::Rows(q)) = recognise("SELECT time, Host FROM cpu") else {
+            panic!("not a row query");
+        };
+        assert_eq!(q.columns, Some(vec!["time".to_owned(), "host".to_owned()]));
+    }
+
+    #[test]
     fn reads_interval_numbers_without_a_unit_as_seconds() {
-        let q = BucketQuery::recognise(
+        let q = buckets(
             "SELECT date_bin(INTERVAL '0.5', time) AS b, count(*) AS n FROM cpu GROUP BY 1",
         )
         .expect("recognised");
@@ -623,8 +854,15 @@ mod tests {
     fn leaves_everything_else_to_datafusion() {
         for sql in [
             // Not grouped, a projection, a join, a subquery, a CTE.
-            "SELECT * FROM cpu",
             "SELECT max(x) AS m FROM cpu",
+            "SELECT *, h FROM cpu",
+            "SELECT * EXCLUDE (h) FROM cpu",
+            "SELECT h AS g FROM cpu",
+            "SELECT h, h FROM cpu",
+            "SELECT * FROM cpu WHERE x > 9223372036854775808",
+            "SELECT * FROM cpu WHERE 90 < x",
+            "SELECT * FROM cpu WHERE x > 1 + 1",
+            "SELECT * FROM cpu WHERE time > 5",
             "SELECT a.h, max(x) AS m FROM cpu a GROUP BY 1",
             "SELECT h, max(x) AS m FROM cpu JOIN mem USING (h) GROUP BY 1",
             "SELECT h, max(x) AS m FROM (SELECT * FROM cpu) GROUP BY 1",
@@ -662,7 +900,7 @@ mod tests {
             "SELECT h, max(x) AS m FROM cpu GROUP BY 1 ORDER BY y",
             "SELECT h, max(x) AS m FROM cpu GROUP BY 1 ORDER BY 3",
         ] {
-            assert_eq!(BucketQuery::recognise(sql), None, "{sql}");
+            assert_eq!(recognise(sql), None, "{sql}");
         }
     }
 }
