@@ -240,8 +240,8 @@ impl QueryEngine {
     /// reading. Its answers are DataFusion's, column for column
     /// (floating-point sums and averages to the last bits, which depend on
     /// the order of addition, in DataFusion too); any other query, or one
-    /// it cannot finish (an integer sum overflowing, over a million
-    /// groups), goes to DataFusion.
+    /// it cannot finish (an integer sum overflowing, over a million groups
+    /// or rows), goes to DataFusion.
     pub async fn sql_stream(
         &self,
         db: &str,

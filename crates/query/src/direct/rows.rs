@@ -25,6 +25,10 @@ use super::read::{self, Columns, MetadataCache, Wanted};
 use super::shape::{Number, OrderKey, RowQuery};
 use super::GiveUp;
 
+/// Most rows a row query collects; past this it gives up, and DataFusion,
+/// which streams rows to the client instead of holding them, answers.
+const MAX_ROWS: usize = 1 << 20;
+
 /// A comparison ready to run: the column's position among the read
 /// columns, the operator, the number as a scalar of the column's type.
 type Compare = (usize, BinaryOperator, Arc<dyn Datum>);
@@ -88,12 +92,16 @@ pub(crate) fn answer(
         time: time.clone(),
         filters: &filters,
     };
-    let mut kept = Vec::new();
+    let (mut kept, mut total) = (Vec::new(), 0);
     read::read(&scan, &wanted, cache, cancel, |batch, _| {
         let mask = mask(batch, &time, &filters, &compares)?;
         let rows = mask.true_count();
         if rows == 0 {
             return Ok(());
+        }
+        total += rows;
+        if total > MAX_ROWS {
+            return Err(GiveUp);
         }
         let arrays = outputs
             .iter()
