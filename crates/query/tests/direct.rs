@@ -561,3 +561,34 @@ async fn negative_zero_under_min_goes_to_datafusion() {
     let sql = "SELECT host, count(f) AS n FROM cpu GROUP BY 1";
     assert!(engine.sql_direct("db", sql).await.is_some());
 }
+
+#[tokio::test]
+async fn answers_over_more_rows_than_run_inline_equal_datafusions() {
+    // 80 000 rows, half in a file and half in memory: more than the direct
+    // path reads on the calling task, so it runs on a blocking thread.
+    let rows = |hosts: std::ops::Range<i64>| -> Vec<Row> {
+        hosts
+            .flat_map(|h| {
+                (0..10_000).map(move |t| Row {
+                    host: Some(["a", "b", "c", "d", "e", "f", "g", "h"][h as usize]),
+                    region: None,
+                    at: t * 10,
+                    f: Some(f64::from((t % 97) as i32) * 0.5),
+                    i: Some(t % 13),
+                    u: None,
+                })
+            })
+            .collect()
+    };
+    let (_dir, engine) = store(&[], &rows(0..4), &rows(4..8));
+    for sql in [
+        "SELECT date_bin(INTERVAL '1 hour', time) AS hour, host, avg(f) AS a, max(i) AS m, \
+         count(*) AS n FROM cpu GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT time, host, f FROM cpu WHERE f > 47 AND i = 3 ORDER BY 1, 2, 3",
+    ] {
+        let direct = engine.sql_direct("db", sql).await.unwrap();
+        assert!(direct.num_rows() > 100, "{sql}");
+        let datafusion = engine.sql_datafusion("db", sql).await.unwrap();
+        assert_same(&direct, &datafusion, sql);
+    }
+}

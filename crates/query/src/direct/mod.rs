@@ -37,7 +37,7 @@ use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use store::catalog::TIME_COLUMN;
-use store::Store;
+use store::{Store, TableScan};
 
 use groups::Grouping;
 pub(crate) use read::MetadataCache;
@@ -50,18 +50,33 @@ use shape::{BucketQuery, DirectQuery, Output};
 pub(crate) struct GiveUp;
 
 /// The answer to `query` over database `db` of `store`, or [`GiveUp`].
-/// Stops, giving up, once `cancel` is set.
+/// Stops, giving up, once `cancel` is set. With `most_rows`, reads nothing
+/// if more rows than that are left to read once files are pruned, and
+/// hands back the planned `scan` to run again with, elsewhere.
 pub(crate) fn answer(
     store: &Store,
     cache: &MetadataCache,
     db: &str,
     query: &DirectQuery,
     cancel: &AtomicBool,
-) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+    most_rows: Option<usize>,
+    scan: Option<TableScan>,
+) -> Result<Outcome, GiveUp> {
     match query {
-        DirectQuery::Buckets(query) => buckets(store, cache, db, query, cancel),
-        DirectQuery::Rows(query) => rows::answer(store, cache, db, query, cancel),
+        DirectQuery::Buckets(q) => buckets(store, cache, db, q, cancel, most_rows, scan),
+        DirectQuery::Rows(q) => rows::answer(store, cache, db, q, cancel, most_rows, scan),
     }
+}
+
+/// An answer: its schema and its one batch.
+pub(crate) type Answer = (SchemaRef, RecordBatch);
+
+/// What running a direct query came to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Answer(Answer),
+    /// More rows to read than the budget allowed: the scan, as planned.
+    TooBig(TableScan),
 }
 
 /// The answer to a bucket query.
@@ -71,7 +86,9 @@ fn buckets(
     db: &str,
     query: &BucketQuery,
     cancel: &AtomicBool,
-) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+    most_rows: Option<usize>,
+    scan: Option<TableScan>,
+) -> Result<Outcome, GiveUp> {
     let table = store.table_schema(db, &query.table).ok_or(GiveUp)?;
     if query
         .by_alias
@@ -140,9 +157,12 @@ fn buckets(
         .iter()
         .map(|(c, values)| (*c, values.iter().cloned().collect::<HashSet<_>>()))
         .collect();
-    let scan = store
-        .plan_scan(db, &query.table, &table, &query.time)
-        .map_err(|_| GiveUp)?;
+    let scan = match scan {
+        Some(scan) => scan,
+        None => store
+            .plan_scan(db, &query.table, &table, &query.time)
+            .map_err(|_| GiveUp)?,
+    };
     // Rows of files before `keep_from` are past retention (memory has none).
     let from = (*query.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
     let time = from..=*query.time.end();
@@ -152,19 +172,19 @@ fn buckets(
         time,
         filters: &filters,
     };
-    read::read(&scan, &wanted, cache, cancel, |batch, sorted| {
+    let read = read::read(&scan, &wanted, cache, cancel, most_rows, |batch, sorted| {
         grouping.add(batch, sorted)
     })?;
+    if !read {
+        return Ok(Outcome::TooBig(scan));
+    }
     drop(scan);
-    output(query, &mut grouping)
+    output(query, &mut grouping).map(Outcome::Answer)
 }
 
 /// The answer's batch: the groups' columns in select-list order, sorted and
 /// limited.
-fn output(
-    query: &BucketQuery,
-    grouping: &mut Grouping,
-) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+fn output(query: &BucketQuery, grouping: &mut Grouping) -> Result<Answer, GiveUp> {
     let (mut fields, mut arrays): (Vec<Field>, Vec<ArrayRef>) = (Vec::new(), Vec::new());
     let (mut tag, mut aggregate) = (0, 0);
     for (name, output) in &query.outputs {

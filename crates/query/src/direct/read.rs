@@ -78,20 +78,35 @@ impl MetadataCache {
 /// first, then memory, with whether the batch is sorted by series (tags in
 /// schema order) then time, as files are. Stops early, giving up, if
 /// `cancel` is set.
+///
+/// With `most_rows`, reads nothing and returns `false` if the rows left
+/// after pruning are more than that.
 pub(crate) fn read(
     scan: &TableScan,
     wanted: &Wanted<'_>,
     cache: &MetadataCache,
     cancel: &AtomicBool,
+    most_rows: Option<usize>,
     mut each: impl FnMut(&Columns, bool) -> Result<(), GiveUp>,
-) -> Result<(), GiveUp> {
+) -> Result<bool, GiveUp> {
+    let mut plans = Vec::with_capacity(scan.files.len());
+    let mut rows: usize = scan.batches.iter().map(RecordBatch::num_rows).sum();
     for file in &scan.files {
-        read_file(&file.path, wanted, cache, cancel, &mut each)?;
+        if let Some(plan) = plan_file(&file.path, wanted, cache)? {
+            rows += plan.selected_rows;
+            plans.push(plan);
+        }
+    }
+    if most_rows.is_some_and(|most| rows > most) {
+        return Ok(false);
+    }
+    for plan in plans {
+        read_file(plan, wanted, cancel, &mut each)?;
     }
     for batch in &scan.batches {
         hand_over(batch, wanted, false, cancel, &mut each)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Gives `each` the wanted columns of `batch`, unless cancelled.
@@ -113,13 +128,26 @@ fn hand_over(
     each(&columns, sorted)
 }
 
-fn read_file(
-    path: &Path,
+/// What to read of one file.
+struct FilePlan<'a> {
+    path: &'a Path,
+    meta: ArrowReaderMetadata,
+    /// The file's position of each wanted column, if it has it.
+    at: Vec<Option<usize>>,
+    row_groups: Vec<usize>,
+    /// Rows to read, counted across `row_groups` (of `rows` rows).
+    selected: Vec<Range<usize>>,
+    rows: usize,
+    selected_rows: usize,
+}
+
+/// The row groups and pages of a file that may hold wanted rows; `None`
+/// if none may.
+fn plan_file<'a>(
+    path: &'a Path,
     wanted: &Wanted<'_>,
     cache: &MetadataCache,
-    cancel: &AtomicBool,
-    each: &mut impl FnMut(&Columns, bool) -> Result<(), GiveUp>,
-) -> Result<(), GiveUp> {
+) -> Result<Option<FilePlan<'a>>, GiveUp> {
     let meta = cache.get(path)?;
     let at: Vec<Option<usize>> = wanted
         .columns
@@ -132,7 +160,7 @@ fn read_file(
         match at[*i] {
             Some(column) => filters.push((column, values.as_slice())),
             // A filtered column the file lacks is null in all its rows.
-            None => return Ok(()),
+            None => return Ok(None),
         }
     }
     let metadata = meta.metadata();
@@ -165,16 +193,37 @@ fn read_file(
         rows += group_rows;
     }
     if row_groups.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let mask = ProjectionMask::roots(meta.parquet_schema(), at.iter().flatten().copied());
-    let file = File::open(path).map_err(|_| GiveUp)?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta)
+    let selected_rows = selected.iter().map(ExactSizeIterator::len).sum();
+    Ok(Some(FilePlan {
+        path,
+        meta,
+        at,
+        row_groups,
+        selected,
+        rows,
+        selected_rows,
+    }))
+}
+
+fn read_file(
+    plan: FilePlan<'_>,
+    wanted: &Wanted<'_>,
+    cancel: &AtomicBool,
+    each: &mut impl FnMut(&Columns, bool) -> Result<(), GiveUp>,
+) -> Result<(), GiveUp> {
+    let mask = ProjectionMask::roots(
+        plan.meta.parquet_schema(),
+        plan.at.iter().flatten().copied(),
+    );
+    let file = File::open(plan.path).map_err(|_| GiveUp)?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, plan.meta)
         .with_projection(mask)
-        .with_row_groups(row_groups)
+        .with_row_groups(plan.row_groups)
         .with_row_selection(RowSelection::from_consecutive_ranges(
-            selected.into_iter(),
-            rows,
+            plan.selected.into_iter(),
+            plan.rows,
         ))
         .with_batch_size(BATCH_ROWS)
         .build()

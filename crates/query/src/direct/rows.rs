@@ -14,16 +14,16 @@ use arrow::compute::kernels::cmp;
 use arrow::compute::{
     and, concat_batches, filter, lexsort_to_indices, take_record_batch, SortColumn,
 };
-use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use store::catalog::TIME_COLUMN;
-use store::Store;
+use store::{Store, TableScan};
 
 use super::groups::{per_row, tag_keys};
 use super::read::{self, Columns, MetadataCache, Wanted};
 use super::shape::{Number, OrderKey, RowQuery};
-use super::GiveUp;
+use super::{GiveUp, Outcome};
 
 /// Most rows a row query collects; past this it gives up, and DataFusion,
 /// which streams rows to the client instead of holding them, answers.
@@ -33,14 +33,17 @@ const MAX_ROWS: usize = 1 << 20;
 /// columns, the operator, the number as a scalar of the column's type.
 type Compare = (usize, BinaryOperator, Arc<dyn Datum>);
 
-/// The answer to `query` over database `db` of `store`, or [`GiveUp`].
+/// The answer to `query` over database `db` of `store`, as
+/// [`super::answer`].
 pub(crate) fn answer(
     store: &Store,
     cache: &MetadataCache,
     db: &str,
     query: &RowQuery,
     cancel: &AtomicBool,
-) -> Result<(SchemaRef, RecordBatch), GiveUp> {
+    most_rows: Option<usize>,
+    scan: Option<TableScan>,
+) -> Result<Outcome, GiveUp> {
     let table = store.table_schema(db, &query.table).ok_or(GiveUp)?;
     let selected: Vec<usize> = match &query.columns {
         None => (0..table.fields().len()).collect(),
@@ -81,9 +84,12 @@ pub(crate) fn answer(
         compares.push((at(&c.column), c.op.clone(), scalar));
     }
     let order = sort_keys(query, &schema)?;
-    let scan = store
-        .plan_scan(db, &query.table, &table, &query.time)
-        .map_err(|_| GiveUp)?;
+    let scan = match scan {
+        Some(scan) => scan,
+        None => store
+            .plan_scan(db, &query.table, &table, &query.time)
+            .map_err(|_| GiveUp)?,
+    };
     // Rows of files before `keep_from` are past retention (memory has none).
     let from = (*query.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
     let time = from..=*query.time.end();
@@ -93,7 +99,7 @@ pub(crate) fn answer(
         filters: &filters,
     };
     let (mut kept, mut total) = (Vec::new(), 0);
-    read::read(&scan, &wanted, cache, cancel, |batch, _| {
+    let read = read::read(&scan, &wanted, cache, cancel, most_rows, |batch, _| {
         let mask = mask(batch, &time, &filters, &compares)?;
         let rows = mask.true_count();
         if rows == 0 {
@@ -114,6 +120,9 @@ pub(crate) fn answer(
         kept.push(RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|_| GiveUp)?);
         Ok(())
     })?;
+    if !read {
+        return Ok(Outcome::TooBig(scan));
+    }
     drop(scan);
     let all = concat_batches(&schema, &kept).map_err(|_| GiveUp)?;
     let batch = if order.is_empty() {
@@ -130,7 +139,7 @@ pub(crate) fn answer(
         let indices = lexsort_to_indices(&keys, query.limit).map_err(|_| GiveUp)?;
         take_record_batch(&all, &indices).map_err(|_| GiveUp)?
     };
-    Ok((schema, batch))
+    Ok(Outcome::Answer((schema, batch)))
 }
 
 /// `ORDER BY` keys as columns of the answer; a name not among them (which
