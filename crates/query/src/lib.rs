@@ -322,7 +322,7 @@ impl QueryEngine {
 }
 
 /// Rows the direct path reads on the calling task; a query with more goes
-/// to a blocking thread. Some 64 Ki rows take well under a millisecond.
+/// to a blocking thread. 64 Ki rows take about a millisecond.
 const DIRECT_INLINE_ROWS: usize = 64 * 1024;
 
 /// Sets its flag when dropped.
