@@ -391,6 +391,28 @@ fn row_texts(batches: &[RecordBatch]) -> Vec<String> {
     rows
 }
 
+/// Each of `sqls` answered by the direct path (which must answer) and by
+/// DataFusion, over a store holding `old`, `recent` and `memory`.
+fn both_paths(
+    old: &[Row],
+    recent: &[Row],
+    memory: &[Row],
+    sqls: &[String],
+) -> Vec<(RecordBatch, Vec<RecordBatch>)> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (_dir, engine) = store(old, recent, memory);
+    runtime.block_on(async {
+        let mut answers = Vec::new();
+        for sql in sqls {
+            let direct = engine.sql_direct("db", sql).await;
+            let direct = direct.unwrap_or_else(|| panic!("the direct path gave up: {sql}"));
+            let datafusion = engine.sql_datafusion("db", sql).await.unwrap();
+            answers.push((direct, datafusion));
+        }
+        answers
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
@@ -401,28 +423,23 @@ proptest! {
         memory in proptest::collection::vec(row(), 0..60),
         queries in proptest::collection::vec(rows_query(), 4),
     ) {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (_dir, engine) = store(&old, &recent, &memory);
-        runtime.block_on(async {
-            for q in &queries {
-                let sql = q.sql();
-                let direct = engine.sql_direct("db", &sql).await;
-                let direct = direct.unwrap_or_else(|| panic!("the direct path gave up: {sql}"));
-                let datafusion = engine.sql_datafusion("db", &sql).await.unwrap();
-                let expected = concat_batches(&direct.schema(), &datafusion)
-                    .unwrap_or_else(|e| panic!("{sql}: schemas differ: {e}"));
-                for (d, e) in direct.schema().fields().iter().zip(datafusion.first().map(|b| b.schema().fields().clone()).unwrap_or_default().iter()) {
-                    assert_eq!((d.name(), d.data_type()), (e.name(), e.data_type()), "{sql}");
-                }
-                let (mut got, mut want) = (row_texts(&[direct]), row_texts(&[expected]));
-                if !q.ordered {
-                    // No ORDER BY: any order is the answer.
-                    got.sort();
-                    want.sort();
-                }
-                assert_eq!(got, want, "{sql}");
+        let sqls: Vec<String> = queries.iter().map(RowsQuery::sql).collect();
+        let answers = both_paths(&old, &recent, &memory, &sqls);
+        for ((q, sql), (direct, datafusion)) in queries.iter().zip(&sqls).zip(answers) {
+            let expected = concat_batches(&direct.schema(), &datafusion)
+                .unwrap_or_else(|e| panic!("{sql}: schemas differ: {e}"));
+            let theirs = datafusion.first().map(|b| b.schema().fields().clone()).unwrap_or_default();
+            for (d, e) in direct.schema().fields().iter().zip(theirs.iter()) {
+                assert_eq!((d.name(), d.data_type()), (e.name(), e.data_type()), "{sql}");
             }
-        });
+            let (mut got, mut want) = (row_texts(&[direct]), row_texts(&[expected]));
+            if !q.ordered {
+                // No ORDER BY: any order is the answer.
+                got.sort();
+                want.sort();
+            }
+            assert_eq!(got, want, "{sql}");
+        }
     }
 
     #[test]
@@ -432,17 +449,10 @@ proptest! {
         memory in proptest::collection::vec(row(), 0..60),
         queries in proptest::collection::vec(query(), 4),
     ) {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (_dir, engine) = store(&old, &recent, &memory);
-        runtime.block_on(async {
-            for q in &queries {
-                let sql = q.sql();
-                let direct = engine.sql_direct("db", &sql).await;
-                let direct = direct.unwrap_or_else(|| panic!("the direct path gave up: {sql}"));
-                let datafusion = engine.sql_datafusion("db", &sql).await.unwrap();
-                assert_same(&direct, &datafusion, &sql);
-            }
-        });
+        let sqls: Vec<String> = queries.iter().map(Query::sql).collect();
+        for (sql, (direct, datafusion)) in sqls.iter().zip(both_paths(&old, &recent, &memory, &sqls)) {
+            assert_same(&direct, &datafusion, sql);
+        }
     }
 }
 

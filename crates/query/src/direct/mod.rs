@@ -29,19 +29,19 @@ mod rows;
 mod shape;
 
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use arrow::array::ArrayRef;
-use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use store::catalog::TIME_COLUMN;
 use store::{Store, TableScan};
 
 use groups::Grouping;
 pub(crate) use read::MetadataCache;
-use read::Wanted;
+use read::{ColumnList, Wanted};
 pub(crate) use shape::recognise;
 use shape::{BucketQuery, DirectQuery, Output};
 
@@ -79,6 +79,27 @@ pub(crate) enum Outcome {
     TooBig(TableScan),
 }
 
+/// The scan of `table` (planned now, unless `scan` already is) and the
+/// time range narrowed to its retention: rows of files before `keep_from`
+/// are past it (memory has none).
+fn planned(
+    store: &Store,
+    db: &str,
+    table: &str,
+    schema: &SchemaRef,
+    time: &RangeInclusive<i64>,
+    scan: Option<TableScan>,
+) -> Result<(TableScan, RangeInclusive<i64>), GiveUp> {
+    let scan = match scan {
+        Some(scan) => scan,
+        None => store
+            .plan_scan(db, table, schema, time)
+            .map_err(|_| GiveUp)?,
+    };
+    let from = (*time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
+    Ok((scan, from..=*time.end()))
+}
+
 /// The answer to a bucket query.
 fn buckets(
     store: &Store,
@@ -110,14 +131,7 @@ fn buckets(
         })
     };
     // The columns to read, each once; `time` first.
-    let mut columns = vec![TIME_COLUMN.to_owned()];
-    let mut at = |name: &str| match columns.iter().position(|c| c == name) {
-        Some(i) => i,
-        None => {
-            columns.push(name.to_owned());
-            columns.len() - 1
-        }
-    };
+    let mut columns = ColumnList::new();
     let mut stride = None;
     let (mut tags, mut aggregates, mut types) = (Vec::new(), Vec::new(), Vec::new());
     for (_, output) in &query.outputs {
@@ -126,13 +140,13 @@ fn buckets(
             Output::Bucket(_) => return Err(GiveUp),
             Output::Tag(name) => {
                 is_tag(name)?;
-                tags.push(at(name));
+                tags.push(columns.at(name));
             }
             Output::Aggregate(function, column) => {
                 let column = match column {
                     Some(name) => {
                         types.push(Some(data_type(name)?));
-                        Some(at(name))
+                        Some(columns.at(name))
                     }
                     None => {
                         types.push(None);
@@ -146,7 +160,7 @@ fn buckets(
     let mut filters = Vec::new();
     for filter in &query.filters {
         is_tag(&filter.column)?;
-        filters.push((at(&filter.column), filter.values.clone()));
+        filters.push((columns.at(&filter.column), filter.values.clone()));
     }
     let with_types: Vec<_> = aggregates
         .iter()
@@ -157,18 +171,10 @@ fn buckets(
         .iter()
         .map(|(c, values)| (*c, values.iter().cloned().collect::<HashSet<_>>()))
         .collect();
-    let scan = match scan {
-        Some(scan) => scan,
-        None => store
-            .plan_scan(db, &query.table, &table, &query.time)
-            .map_err(|_| GiveUp)?,
-    };
-    // Rows of files before `keep_from` are past retention (memory has none).
-    let from = (*query.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
-    let time = from..=*query.time.end();
+    let (scan, time) = planned(store, db, &query.table, &table, &query.time, scan)?;
     let mut grouping = Grouping::new(stride, time.clone(), tags, allowed, &with_types)?;
     let wanted = Wanted {
-        columns: &columns,
+        columns: columns.names(),
         time,
         filters: &filters,
     };
@@ -209,20 +215,27 @@ fn output(query: &BucketQuery, grouping: &mut Grouping) -> Result<Answer, GiveUp
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).map_err(|_| GiveUp)?;
-    let batch = if query.order.is_empty() {
-        let rows = query.limit.unwrap_or(usize::MAX).min(batch.num_rows());
-        batch.slice(0, rows)
-    } else {
-        let keys: Vec<SortColumn> = query
-            .order
-            .iter()
-            .map(|&(column, options)| SortColumn {
-                values: Arc::clone(batch.column(column)),
-                options: Some(options),
-            })
-            .collect();
-        let indices = lexsort_to_indices(&keys, query.limit).map_err(|_| GiveUp)?;
-        take_record_batch(&batch, &indices).map_err(|_| GiveUp)?
-    };
+    let batch = sort_and_limit(batch, &query.order, query.limit)?;
     Ok((schema, batch))
+}
+
+/// `batch` sorted by `order` (column, options), then cut to `limit` rows.
+fn sort_and_limit(
+    batch: RecordBatch,
+    order: &[(usize, SortOptions)],
+    limit: Option<usize>,
+) -> Result<RecordBatch, GiveUp> {
+    if order.is_empty() {
+        let rows = limit.unwrap_or(usize::MAX).min(batch.num_rows());
+        return Ok(batch.slice(0, rows));
+    }
+    let keys: Vec<SortColumn> = order
+        .iter()
+        .map(|&(column, options)| SortColumn {
+            values: Arc::clone(batch.column(column)),
+            options: Some(options),
+        })
+        .collect();
+    let indices = lexsort_to_indices(&keys, limit).map_err(|_| GiveUp)?;
+    take_record_batch(&batch, &indices).map_err(|_| GiveUp)
 }

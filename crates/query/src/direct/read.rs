@@ -19,6 +19,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, RowGroupMetaData};
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::parquet::file::statistics::Statistics;
+use store::catalog::TIME_COLUMN;
 use store::TableScan;
 
 use super::GiveUp;
@@ -41,6 +42,33 @@ pub(crate) struct Wanted<'a> {
     pub(crate) time: RangeInclusive<i64>,
     /// Rows whose column (an index into `columns`) holds one of the values.
     pub(crate) filters: &'a [(usize, Vec<String>)],
+}
+
+/// The columns a query reads, each once, `time` first.
+#[derive(Debug)]
+pub(crate) struct ColumnList(Vec<String>);
+
+impl ColumnList {
+    /// Just `time`.
+    pub(crate) fn new() -> Self {
+        ColumnList(vec![TIME_COLUMN.to_owned()])
+    }
+
+    /// The position of column `name`, added if new.
+    pub(crate) fn at(&mut self, name: &str) -> usize {
+        match self.0.iter().position(|c| c == name) {
+            Some(i) => i,
+            None => {
+                self.0.push(name.to_owned());
+                self.0.len() - 1
+            }
+        }
+    }
+
+    /// The names, in position order.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.0
+    }
 }
 
 /// One batch of rows: the wanted columns in order, `None` where a file

@@ -11,17 +11,14 @@ use arrow::array::{
     new_null_array, Array, BooleanArray, Datum, Float64Array, Int64Array, TimestampNanosecondArray,
 };
 use arrow::compute::kernels::cmp;
-use arrow::compute::{
-    and, concat_batches, filter, lexsort_to_indices, take_record_batch, SortColumn,
-};
+use arrow::compute::{and, concat_batches, filter};
 use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
-use store::catalog::TIME_COLUMN;
 use store::{Store, TableScan};
 
 use super::groups::{per_row, tag_keys};
-use super::read::{self, Columns, MetadataCache, Wanted};
+use super::read::{self, ColumnList, Columns, MetadataCache, Wanted};
 use super::shape::{Number, OrderKey, RowQuery};
 use super::{GiveUp, Outcome};
 
@@ -55,22 +52,19 @@ pub(crate) fn answer(
     let schema = Arc::new(table.project(&selected).map_err(|_| GiveUp)?);
     // The columns to read, each once: `time`, the selected ones, then those
     // only filtered on.
-    let mut columns = vec![TIME_COLUMN.to_owned()];
-    let mut at = |name: &str| match columns.iter().position(|c| c == name) {
-        Some(i) => i,
-        None => {
-            columns.push(name.to_owned());
-            columns.len() - 1
-        }
-    };
-    let outputs: Vec<usize> = schema.fields().iter().map(|f| at(f.name())).collect();
+    let mut columns = ColumnList::new();
+    let outputs: Vec<usize> = schema
+        .fields()
+        .iter()
+        .map(|f| columns.at(f.name()))
+        .collect();
     let mut filters = Vec::new();
     for filter in &query.filters {
         let field = table.field_with_name(&filter.column).map_err(|_| GiveUp)?;
         if !matches!(field.data_type(), DataType::Dictionary(..)) {
             return Err(GiveUp);
         }
-        filters.push((at(&filter.column), filter.values.clone()));
+        filters.push((columns.at(&filter.column), filter.values.clone()));
     }
     let mut compares: Vec<Compare> = Vec::new();
     for c in &query.comparisons {
@@ -81,20 +75,12 @@ pub(crate) fn answer(
             (DataType::Int64, Number::Int(i)) => Arc::new(Int64Array::new_scalar(i)),
             _ => return Err(GiveUp),
         };
-        compares.push((at(&c.column), c.op.clone(), scalar));
+        compares.push((columns.at(&c.column), c.op.clone(), scalar));
     }
     let order = sort_keys(query, &schema)?;
-    let scan = match scan {
-        Some(scan) => scan,
-        None => store
-            .plan_scan(db, &query.table, &table, &query.time)
-            .map_err(|_| GiveUp)?,
-    };
-    // Rows of files before `keep_from` are past retention (memory has none).
-    let from = (*query.time.start()).max(scan.keep_from.unwrap_or(i64::MIN));
-    let time = from..=*query.time.end();
+    let (scan, time) = super::planned(store, db, &query.table, &table, &query.time, scan)?;
     let wanted = Wanted {
-        columns: &columns,
+        columns: columns.names(),
         time: time.clone(),
         filters: &filters,
     };
@@ -125,20 +111,7 @@ pub(crate) fn answer(
     }
     drop(scan);
     let all = concat_batches(&schema, &kept).map_err(|_| GiveUp)?;
-    let batch = if order.is_empty() {
-        let rows = query.limit.unwrap_or(usize::MAX).min(all.num_rows());
-        all.slice(0, rows)
-    } else {
-        let keys: Vec<SortColumn> = order
-            .iter()
-            .map(|&(column, options)| SortColumn {
-                values: Arc::clone(all.column(column)),
-                options: Some(options),
-            })
-            .collect();
-        let indices = lexsort_to_indices(&keys, query.limit).map_err(|_| GiveUp)?;
-        take_record_batch(&all, &indices).map_err(|_| GiveUp)?
-    };
+    let batch = super::sort_and_limit(all, &order, query.limit)?;
     Ok(Outcome::Answer((schema, batch)))
 }
 
