@@ -291,16 +291,20 @@ impl QueryEngine {
             return None;
         }
         let query = direct::recognise(sql)?;
-        let here = direct::answer(
-            &self.store,
-            &self.direct_files,
-            db,
-            &query,
-            &AtomicBool::new(false),
-            Some(DIRECT_INLINE_ROWS),
-            None,
-        );
-        let scan = match here.ok()? {
+        // A panic here (none is known) must not fail the query: DataFusion
+        // answers instead, as it does when the blocking thread panics.
+        let here = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            direct::answer(
+                &self.store,
+                &self.direct_files,
+                db,
+                &query,
+                &AtomicBool::new(false),
+                Some(DIRECT_INLINE_ROWS),
+                None,
+            )
+        }));
+        let scan = match here.ok()?.ok()? {
             direct::Outcome::Answer(answer) => return Some(answer),
             direct::Outcome::TooBig(scan) => scan,
         };
