@@ -1,6 +1,8 @@
-//! Which queries the direct path answers: one table, rows bucketed by
-//! `date_bin` and grouped by tags, numeric fields aggregated, filtered by
-//! time and tag values, sorted and limited.
+//! Which queries the direct path answers, all over one table, filtered by
+//! time and tag values, sorted and limited: rows bucketed by `date_bin`
+//! and grouped by tags with numeric fields aggregated ([`BucketQuery`]), and
+//! rows as they are, also filtered by comparisons with numbers
+//! ([`RowQuery`]).
 //!
 //! Recognition reads the parsed SQL and gives up on anything it does not
 //! know, however harmless: every part of a query is either understood here
@@ -55,7 +57,7 @@ pub(crate) struct ValueFilter {
     pub(crate) values: Vec<String>,
 }
 
-/// A query the direct path can answer.
+/// A bucketed aggregate query the direct path can answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BucketQuery {
     pub(crate) table: String,
