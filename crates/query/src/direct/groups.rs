@@ -72,11 +72,24 @@ pub(crate) struct Grouping {
 }
 
 /// A tag column of one batch, as its dictionary keys.
-pub(super) fn tag_keys(column: &ArrayRef) -> Result<(&Int32Array, &StringArray), GiveUp> {
+fn tag_keys(column: &ArrayRef) -> Result<(&Int32Array, &StringArray), GiveUp> {
     let dictionary: &DictionaryArray<Int32Type> =
         column.as_dictionary_opt::<Int32Type>().ok_or(GiveUp)?;
     let values = dictionary.values().as_string_opt::<i32>().ok_or(GiveUp)?;
     Ok((dictionary.keys(), values))
+}
+
+/// A tag column of one batch as its dictionary keys, and for each
+/// dictionary value whether `accepts` it (a null value never passes).
+pub(super) fn tag_passes(
+    column: &ArrayRef,
+    accepts: impl Fn(&str) -> bool,
+) -> Result<(&Int32Array, Vec<bool>), GiveUp> {
+    let (keys, values) = tag_keys(column)?;
+    let pass = (0..values.len())
+        .map(|j| values.is_valid(j) && accepts(values.value(j)))
+        .collect();
+    Ok((keys, pass))
 }
 
 /// The entry of `per_value` for row `i` of `keys`; `None` for a null.
@@ -169,11 +182,7 @@ impl Grouping {
             let Some(column) = &columns[*column] else {
                 return Ok(Vec::new());
             };
-            let (keys, values) = tag_keys(column)?;
-            let pass: Vec<bool> = (0..values.len())
-                .map(|j| values.is_valid(j) && allowed.contains(values.value(j)))
-                .collect();
-            filters.push((keys, pass));
+            filters.push(tag_passes(column, |v| allowed.contains(v))?);
         }
         let mut tags = Vec::with_capacity(self.tags.len());
         for (column, interner) in self.tags.iter().zip(&mut self.interners) {

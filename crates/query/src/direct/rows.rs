@@ -17,7 +17,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 use store::{Store, TableScan};
 
-use super::groups::{per_row, tag_keys};
+use super::groups::{per_row, tag_passes};
 use super::read::{self, ColumnList, Columns, MetadataCache, Wanted};
 use super::shape::{Number, OrderKey, RowQuery};
 use super::{GiveUp, Outcome};
@@ -154,10 +154,7 @@ fn mask(
         let Some(column) = &batch[*column] else {
             return Ok(BooleanArray::from(vec![false; times.len()]));
         };
-        let (keys, dictionary) = tag_keys(column)?;
-        let pass: Vec<bool> = (0..dictionary.len())
-            .map(|j| dictionary.is_valid(j) && values.iter().any(|v| v == dictionary.value(j)))
-            .collect();
+        let (keys, pass) = tag_passes(column, |v| values.iter().any(|w| w == v))?;
         let rows = (0..times.len())
             .map(|i| per_row(keys, &pass, i).map(|p| Some(p == Some(true))))
             .collect::<Result<BooleanArray, GiveUp>>()?;
