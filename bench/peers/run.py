@@ -322,6 +322,10 @@ class System:
         """Directories holding the system's log of not yet compacted writes."""
         return []
 
+    def derived_bytes(self) -> int:
+        """Bytes of derived data kept beside the points (weir's rollups), apparent size."""
+        return 0
+
     def cpu_seconds(self) -> float:
         if self.proc is None:
             return self.cpu_seconds_before_restart
@@ -530,10 +534,12 @@ class Weir(System):
     name = "weir"
     language = "sql"
 
-    def __init__(self, workdir: Path, procs: Processes, binary: str, persist_wait: float) -> None:
+    def __init__(self, workdir: Path, procs: Processes, binary: str, persist_wait: float,
+                 rollups: bool) -> None:
         super().__init__(workdir, procs)
         self.binary = binary
         self.persist_wait = persist_wait
+        self.rollups = rollups
 
     def version(self) -> str:
         try:
@@ -547,6 +553,10 @@ class Weir(System):
         # weir picks a free port itself and prints the address it listens on.
         argv = [self.binary, "server", "--no-auth", "--listen", f"{HOST}:0",
                 "--data-dir", str(self.data_dir)]
+        if not self.rollups:
+            config = self.workdir / "weir.toml"
+            config.write_text(f"[databases.{DATABASE}]\nrollups = false\n")
+            argv += ["--config", str(config)]
         self.proc = self.procs.start(argv, self.log_path, stdout=subprocess.PIPE)
         self.rss.watch(self.proc.pid)
         url = read_listen_line(self.proc, self.log_path, self.label)
@@ -555,6 +565,11 @@ class Weir(System):
 
     def wal_dirs(self) -> list[Path]:
         return [self.data_dir / "wal"]
+
+    def derived_bytes(self) -> int:
+        # The manifest names every Parquet file, rollup files marked as such.
+        manifest = json.loads((self.data_dir / "manifest.json").read_text())
+        return sum(f["bytes"] for f in manifest["files"] if f.get("rollup"))
 
     def settle(self) -> dict[str, Any]:
         # weir acknowledges a write once its log record is fsynced; it persists
@@ -844,13 +859,17 @@ def bench_system(system: System, batches: list[bytes], lines: int, clients: int,
     allocated, apparent = disk_usage(system.data_dir)
     wal_allocated = sum(disk_usage(d)[0] for d in system.wal_dirs() if d.exists())
     values = lines * VALUES_PER_LINE
+    derived = system.derived_bytes()
     out["disk"] = {
         "bytes": allocated,
         "apparent_bytes": apparent,
         "wal_bytes": wal_allocated,
+        "derived_bytes": derived,
         "bytes_per_value": allocated / values,
         "apparent_bytes_per_value": apparent / values,
         "bytes_per_value_without_wal": (allocated - wal_allocated) / values,
+        # The points alone: weir's rollups (issue 8's sketches) are data no peer keeps.
+        "bytes_per_value_without_derived": (allocated - derived) / values,
     }
     log(f"{system.label}: {allocated:,} bytes on disk ({allocated / values:.3f} B/value, "
         f"WAL {wal_allocated:,}); queries")
@@ -937,6 +956,8 @@ def table(results: dict[str, dict[str, Any]], systems: list[str], kinds: list[st
     add("server CPU s in load", lambda r: r["ingest"]["server_cpu_seconds"], "s", "lower")
     add("bytes on disk / value", lambda r: r["disk"]["bytes_per_value"], "bytes", "lower")
     add("  outside the WAL dir", lambda r: r["disk"]["bytes_per_value_without_wal"], "bytes", "lower")
+    add("  without weir's rollups", lambda r: r["disk"]["bytes_per_value_without_derived"], "bytes",
+        "lower")
     add("peak RSS (MiB)", lambda r: r["peak_rss_bytes"], "MiB", "lower")
     for kind in kinds:
         def getter(r, kind=kind):
@@ -1007,6 +1028,9 @@ def main() -> int:
                         help="after weir's restart, wait up to this long for it to persist its "
                              "write buffer before measuring the disk (it persists at a buffer "
                              "budget or every 10 minutes, not at shutdown); default: don't wait")
+    parser.add_argument("--weir-rollups", choices=["on", "off"], default="on",
+                        help="off: run weir with `rollups = false` for the benchmark database "
+                             "(no half-hour and daily rollups written); default %(default)s")
     parser.add_argument("--out", type=Path, required=True, help="where to write the results as JSON")
     parser.add_argument("--tmp", type=Path, default=None,
                         help="parent of the temporary directory (default: the system's)")
@@ -1048,7 +1072,8 @@ def main() -> int:
         for name in systems:
             system: System
             if name == "weir":
-                system = Weir(tmp, procs, args.weir, args.weir_persist_wait)
+                system = Weir(tmp, procs, args.weir, args.weir_persist_wait,
+                              args.weir_rollups == "on")
             elif name == "victoriametrics":
                 system = VictoriaMetrics(tmp, procs)
             else:

@@ -68,11 +68,14 @@ pub struct ServerConfig {
 /// rollup-retention = "2y"
 /// enrich.ip-tags = ["client_ip"]
 /// enrich.ipv4-mask = 16
+/// [databases.hosts]
+/// rollups = false
 /// "#, "weir.toml".as_ref()).unwrap();
 /// let probes = &config.databases["probes"];
 /// let enrich = probes.enrich.as_ref().unwrap();
 /// assert_eq!((enrich.ipv4_mask, enrich.ipv6_mask), (16, 48));
 /// assert_eq!(probes.retention().unwrap(), Some(std::time::Duration::from_secs(30 * 86_400)));
+/// assert_eq!(config.databases["hosts"].rollups, Some(false));
 ///
 /// let bad = server::ServerConfig::from_toml_str(
 ///     "[databases.x]\nretention = \"a month\"", "weir.toml".as_ref()).unwrap_err();
@@ -89,6 +92,10 @@ pub struct DatabaseConfig {
     /// `rollup-retention`: the same for the rollups (`<table>_30m` and
     /// `<table>_1d`), so they can outlive the raw rows.
     pub rollup_retention: Option<String>,
+    /// `rollups`: `false` stops persists writing rollups of the database's
+    /// tables (on by default). Analytics then answers from raw rows.
+    /// Applied at every start when set; removing it leaves the last one.
+    pub rollups: Option<bool>,
     /// `enrich`: what is done to each line before it is stored — the
     /// country of an address looked up in a MaxMind DB file, the address
     /// masked to its network ([`enrich::EnrichConfig`] has the keys).

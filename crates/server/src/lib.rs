@@ -129,9 +129,11 @@ impl Server {
                 path: config.data_dir.clone(),
                 source,
             })?;
-        apply_retention(&store, &config.databases).map_err(|source| ServerError::Store {
-            path: config.data_dir.clone(),
-            source,
+        apply_database_settings(&store, &config.databases).map_err(|source| {
+            ServerError::Store {
+                path: config.data_dir.clone(),
+                source,
+            }
         })?;
         let store = Arc::new(store);
         let listener =
@@ -318,12 +320,17 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Creates each database with a `[databases.NAME]` table that sets a
-/// retention, and sets its raw and rollup retention as configured.
-fn apply_retention(
+/// retention or `rollups`, and applies them as configured.
+fn apply_database_settings(
     store: &Store,
     databases: &std::collections::BTreeMap<String, config::DatabaseConfig>,
 ) -> Result<(), store::StoreError> {
     for (db, settings) in databases {
+        if let Some(on) = settings.rollups {
+            store.create_database(db)?;
+            store.set_rollups(db, on)?;
+            tracing::info!("database {db}: rollups {}", if on { "on" } else { "off" });
+        }
         // Checked by ServerConfig::validate before the store was opened.
         let raw = settings.retention().unwrap_or_default();
         let rollups = settings.rollup_retention().unwrap_or_default();

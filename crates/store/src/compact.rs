@@ -127,10 +127,12 @@ impl Inner {
                 let inputs = &files[range.clone()];
                 let fresh = range.len() == files.len() || inputs.iter().all(|f| f.fresh);
                 let cutoff = retention_cutoff(&catalog, &db);
+                let unrolled = inputs.iter().any(|f| f.unrolled);
                 self.merge_files(&table, &schema, inputs, cutoff)
                     .and_then(|merged| {
                         self.write_file((&db, &table), number, &schema, merged, fresh, false)
                     })
+                    .map(|written| written.map(|file| ParquetFile { unrolled, ..file }))
             };
             let inputs = &files[range];
             let written = match written {

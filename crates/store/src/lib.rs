@@ -417,7 +417,8 @@ impl Store {
     /// Whether every UTC day of raw table `db.table` that has persisted
     /// files also has rollup files at `grain` (false for data stored before
     /// weir wrote them, until compaction derives them or the day is
-    /// rewritten). For daily rollups a day counts when it has raw or
+    /// rewritten), and no raw file was written while the database kept no
+    /// rollups ([`Store::set_rollups`]). For daily rollups a day counts when it has raw or
     /// half-hour files and starts at or after [`Store::first_whole_rollup_day`].
     pub fn rollups_cover(&self, db: &str, table: &str, grain: RollupGrain) -> bool {
         let from = self.first_whole_rollup_day(db);
@@ -438,9 +439,10 @@ impl Store {
                     && ((!f.rollup && f.table == table)
                         || (grain == RollupGrain::Day && f.rollup && f.table == half_hour))
             })
-            .map(day)
-            .filter(|&d| grain != RollupGrain::Day || d.saturating_mul(persist::DAY_NANOS) >= from)
-            .all(|d| rolled.contains(&d))
+            .filter(|f| {
+                grain != RollupGrain::Day || day(f).saturating_mul(persist::DAY_NANOS) >= from
+            })
+            .all(|f| !f.unrolled && rolled.contains(&day(f)))
     }
 
     /// The first UTC midnight (ns) from which database `db`'s daily rollup
@@ -547,6 +549,19 @@ impl Store {
         self.save_retention(db, retention, |d| &mut d.rollup_retention_secs)
     }
 
+    /// Sets whether persists write rollups of database `db`'s tables (on
+    /// for a new database). Rows persisted while they are off are not in
+    /// the rollups, ever: [`Store::rollups_cover`] is false for their
+    /// tables until retention has deleted those rows.
+    pub fn set_rollups(&self, db: &str, on: bool) -> Result<(), StoreError> {
+        self.update_database(db, |d| d.rollups_off = !on)
+    }
+
+    /// Whether persists write rollups of database `db`'s tables.
+    pub fn keeps_rollups(&self, db: &str) -> bool {
+        keeps_rollups(&lock(&self.inner.catalog), db)
+    }
+
     /// Sets the retention `slot` picks in database `db`'s catalog entry and
     /// saves the catalog.
     fn save_retention(
@@ -558,13 +573,23 @@ impl Store {
         if retention.is_some_and(|d| d.as_secs() == 0) {
             return Err(StoreError::InvalidRetention);
         }
+        self.update_database(db, |d| *slot(d) = retention.map(|d| d.as_secs()))
+    }
+
+    /// Changes database `db`'s catalog entry with `change` and saves the
+    /// catalog.
+    fn update_database(
+        &self,
+        db: &str,
+        change: impl FnOnce(&mut catalog::DatabaseSchema),
+    ) -> Result<(), StoreError> {
         let mut catalog = lock(&self.inner.catalog);
         let mut next = catalog.clone();
         let database = next
             .databases
             .get_mut(db)
             .ok_or_else(|| StoreError::DatabaseNotFound(db.to_owned()))?;
-        *slot(database) = retention.map(|d| d.as_secs());
+        change(database);
         next.save(&self.inner.dir.join("catalog.json"))?;
         *catalog = next;
         Ok(())
@@ -808,12 +833,18 @@ impl Inner {
                 let fresh = chunks.iter().all(|c| c.fresh);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 let layout = RollupLayout::of(&schema);
+                let keeps_rollups = keeps_rollups(&catalog, db);
                 for day in persist::split_by_day(table, &sorted)? {
                     // Rollups may outlive raw rows: each has its own cutoff.
                     let mut rollups = Vec::with_capacity(RollupGrain::ALL.len());
                     let day_number =
                         persist::time_bounds(&day).map(|(t, _)| t.div_euclid(persist::DAY_NANOS));
-                    for grain in RollupGrain::ALL {
+                    let grains = if keeps_rollups {
+                        &RollupGrain::ALL[..]
+                    } else {
+                        &[]
+                    };
+                    for &grain in grains {
                         let pre_daily = day_number
                             .is_some_and(|d| undaily.contains(&(db.clone(), table.clone(), d)));
                         if grain == RollupGrain::Day && pre_daily {
@@ -824,9 +855,10 @@ impl Inner {
                         rollups.push((grain.table_name(table), kept));
                     }
                     let day = std::iter::once(keep_after(&day, cutoff, table));
-                    if let Some(file) =
+                    if let Some(mut file) =
                         self.write_file((db, table), next_file + 1, &schema, day, fresh, false)?
                     {
+                        file.unrolled = !keeps_rollups;
                         next_file += 1;
                         summary.rows += file.rows;
                         summary.files += 1;
@@ -911,6 +943,7 @@ impl Inner {
             bytes: written.bytes,
             fresh,
             rollup,
+            unrolled: false,
         }))
     }
 
@@ -1102,6 +1135,11 @@ fn read_lock(b: &RwLock<Buffer>) -> std::sync::RwLockReadGuard<'_, Buffer> {
 /// has a retention.
 fn retention_cutoff(catalog: &Catalog, db: &str) -> Option<i64> {
     Some(cutoff_for(catalog.databases.get(db)?.retention_secs?))
+}
+
+/// Whether persists write rollups of database `db`'s tables.
+fn keeps_rollups(catalog: &Catalog, db: &str) -> bool {
+    catalog.databases.get(db).is_none_or(|d| !d.rollups_off)
 }
 
 /// The earliest rollup time (ns) database `db` of `catalog` still returns,

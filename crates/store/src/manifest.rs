@@ -38,6 +38,10 @@ pub struct ParquetFile {
     /// rows: partial rows of one series and bucket merge at query time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollup: bool,
+    /// Raw rows written while their database kept no rollups (or merged
+    /// with such rows): its table's rollups do not cover them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unrolled: bool,
 }
 
 /// Everything persisted.

@@ -31,8 +31,8 @@ use crate::error::StoreError;
 use crate::manifest::ParquetFile;
 use crate::rollup::{RollupGrain, RollupLayout};
 use crate::{
-    keep_after, keep_within, lock, persist, read_lock, resolve_table, rollup_cutoff, Inner,
-    TableKind,
+    keep_after, keep_within, keeps_rollups, lock, persist, read_lock, resolve_table, rollup_cutoff,
+    Inner, TableKind,
 };
 
 /// What a query reads of one table, planned by [`crate::Store::plan_scan`].
@@ -238,7 +238,8 @@ impl Inner {
 
     /// [`Inner::plan_scan`] of a rollup table `table` of raw table `raw`:
     /// its files as they are (partial rows included: queries merge them),
-    /// and the rollups of the raw rows still in memory, computed now.
+    /// and the rollups of the raw rows still in memory, computed now —
+    /// unless the database keeps no rollups: those rows will never have any.
     fn plan_rollup_scan(
         &self,
         db: &str,
@@ -247,7 +248,10 @@ impl Inner {
         schema: &SchemaRef,
         time: &RangeInclusive<i64>,
     ) -> Result<TableScan, StoreError> {
-        let keep_from = rollup_cutoff(&lock(&self.catalog), db);
+        let (keep_from, keeps_rollups) = {
+            let catalog = lock(&self.catalog);
+            (rollup_cutoff(&catalog, db), keeps_rollups(&catalog, db))
+        };
         let start = match keep_from {
             Some(c) => (*time.start()).max(c),
             None => *time.start(),
@@ -273,7 +277,12 @@ impl Inner {
                     lease: Arc::new(self.leases.acquire(&f.name)),
                 })
                 .collect();
-            (files, buffer.scan(db, raw, raw_schema, &buckets)?.chunks)
+            let chunks = if keeps_rollups {
+                buffer.scan(db, raw, raw_schema, &buckets)?.chunks
+            } else {
+                Vec::new()
+            };
+            (files, chunks)
         };
         let mut batches = Vec::new();
         if !chunks.is_empty() {

@@ -372,3 +372,60 @@ fn days_stored_before_daily_rollups_get_them_from_their_half_hours() {
     assert!(store.rollups_cover("db", "m", RollupGrain::Day));
     assert_grain_matches_raw(&store, RollupGrain::Day);
 }
+
+#[test]
+fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let day = 1_700_006_400; // a UTC midnight
+    write(&store, day, 50);
+    store.persist().unwrap();
+    assert!(store.keeps_rollups("db"));
+    assert!(store.rollups_cover("db", "m", RollupGrain::HalfHour));
+    let rollup_files = store.rollup_files().len();
+    assert!(rollup_files > 0);
+
+    // Off: the same day and the next persist raw rows only.
+    store.set_rollups("db", false).unwrap();
+    write(&store, day + 3_600, 50);
+    write(&store, day + 86_400, 50);
+    let rolled_rows = |store: &Store| {
+        let rollups = all(store, "m_30m");
+        let rows = rollups.column_by_name("_rows").unwrap();
+        let rows = rows.as_any().downcast_ref::<UInt64Array>().unwrap();
+        rows.iter().flatten().sum::<u64>()
+    };
+    assert_eq!(rolled_rows(&store), 150, "rows in memory are not rolled up");
+    store.persist().unwrap();
+    assert_eq!(
+        store.rollup_files().len(),
+        rollup_files,
+        "no rollups written"
+    );
+    assert_eq!(rolled_rows(&store), 150);
+    assert!(store.files().iter().filter(|f| f.unrolled).count() >= 2);
+    for grain in RollupGrain::ALL {
+        assert!(!store.rollups_cover("db", "m", grain), "{grain:?}");
+    }
+
+    // The setting survives a restart; compaction keeps the mark.
+    drop(store);
+    let store = open(dir.path());
+    assert!(!store.keeps_rollups("db"));
+    assert!(store.compact().unwrap() > 0);
+    assert!(store.files().iter().filter(|f| f.unrolled).count() >= 2);
+    assert!(!store.rollups_cover("db", "m", RollupGrain::HalfHour));
+
+    // On again: persists write rollups, which still do not cover the rows
+    // persisted meanwhile.
+    store.set_rollups("db", true).unwrap();
+    write(&store, day + 2 * 86_400, 50);
+    store.persist().unwrap();
+    assert!(store.rollup_files().len() > rollup_files);
+    assert!(!store.rollups_cover("db", "m", RollupGrain::HalfHour));
+    assert_eq!(
+        all(&store, "m").num_rows(),
+        4 * 150,
+        "every raw row is kept"
+    );
+}

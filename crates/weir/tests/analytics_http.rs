@@ -686,6 +686,28 @@ fn utilisation_per_node_and_role_with_bottleneck_and_balance() {
 }
 
 #[test]
+fn a_database_configured_without_rollups_is_answered_from_raw_rows() {
+    let (tmp, dir) = data_dir();
+    let config = tmp.path().join("weir.toml");
+    std::fs::write(&config, "[databases.net]\nrollups = false\n").unwrap();
+    let weir = server(&dir, &["--config", config.to_str().unwrap()]);
+    let (url, t) = (&weir.url, Some(weir.admin()));
+    load(url, t);
+    let count = |sql: &str| common::rows(url, t, "net", sql)[0]["n"].clone();
+    assert_eq!(count("SELECT count(*) AS n FROM probe_http"), 480);
+    assert_eq!(count("SELECT count(*) AS n FROM probe_http_30m"), 0);
+    let start = 1_700_000_000i64 - 1_700_000_000 % 86_400;
+    let cdf = format!(
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&start={start}&end={}",
+        start + 2 * 86_400
+    );
+    assert_eq!(get_json(url, t, &cdf)["source"], "raw");
+    let (status, body) = get(url, t, &format!("{cdf}&source=rollup"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("keeps no rollups"), "{body}");
+}
+
+#[test]
 fn a_database_keeps_its_rollups_longer_than_its_raw_rows() {
     let (tmp, dir) = data_dir();
     let config = tmp.path().join("weir.toml");

@@ -9,8 +9,8 @@
 //! has its sketch). Rollup answers start at the half-hour that holds
 //! `start` and end with the half-hour that holds the last instant before
 //! `end` (both rounded out to whole half-hours), and their buckets start at
-//! half-hours. A table with days persisted before weir wrote rollups is
-//! answered raw.
+//! half-hours. A table with days persisted before weir wrote rollups, or
+//! while its database kept none, is answered raw.
 //!
 //! The whole UTC days of a rollup answer are read from the daily rollups
 //! (48 times fewer rows) and only the partial days at its ends from the
@@ -256,6 +256,12 @@ fn why_not_rollups(
     field: Option<&str>,
     columns: &[(&str, bool)],
 ) -> Option<String> {
+    if !engine.store.keeps_rollups(&p.db) {
+        return Some(format!(
+            "database {:?} keeps no rollups (rollups = false)",
+            p.db
+        ));
+    }
     let rollup = RollupGrain::HalfHour.table_name(&p.table);
     if !engine.store.is_rollup_table(&p.db, &rollup) {
         return Some(format!("table {:?} has no rollups", p.table));
