@@ -1,5 +1,5 @@
-//! `last_rows('table')`: the latest row of every series of a table, as a
-//! table, from [`store::Store::last_rows`] — the current state of every
+//! `last_rows('table')`: the latest row of every series of a raw table (a rollup
+//! table is refused), as a table, from [`store::Store::last_rows`] — the current state of every
 //! host, interface or path without reading every row:
 //!
 //! ```sql
@@ -55,6 +55,13 @@ impl TableFunctionImpl for LastRowsFunction {
         let Some(schema) = self.store.table_schema(&self.db, &table) else {
             return plan_err!("last_rows: no table {table:?} in database {:?}", self.db);
         };
+        // A series' latest rollup row may be one partial row of its bucket.
+        if self.store.is_rollup_table(&self.db, &table) {
+            return plan_err!(
+                "last_rows: table {table:?} holds rollups, whose rows of one bucket merge at \
+                 query time; ask for the latest bucket with GROUP BY and max(time)"
+            );
+        }
         Ok(Arc::new(LastRowsTable {
             store: Arc::clone(&self.store),
             db: self.db.clone(),

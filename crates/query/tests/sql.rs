@@ -418,6 +418,7 @@ async fn last_rows_follow_later_writes_compaction_and_retention() {
             "one argument, a table name in quotes",
         ),
         ("SELECT * FROM last_rows('m', 'x')", "one argument"),
+        ("SELECT * FROM last_rows('m_30m')", "holds rollups"),
     ] {
         let err = engine.sql("db", sql).await.unwrap_err().to_string();
         assert!(err.contains(expected), "{sql}: {err}");
