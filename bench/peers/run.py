@@ -567,8 +567,11 @@ class Weir(System):
         return [self.data_dir / "wal"]
 
     def derived_bytes(self) -> int:
-        # The manifest names every Parquet file, rollup files marked as such.
-        manifest = json.loads((self.data_dir / "manifest.json").read_text())
+        # The manifest (replaced atomically) names every Parquet file, rollup files marked.
+        path = self.data_dir / "manifest.json"
+        if not path.exists():
+            return 0
+        manifest = json.loads(path.read_text())
         return sum(f["bytes"] for f in manifest["files"] if f.get("rollup"))
 
     def settle(self) -> dict[str, Any]:

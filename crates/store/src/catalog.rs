@@ -119,8 +119,8 @@ pub struct DatabaseSchema {
     /// never returned and their files are deleted; `None` keeps everything.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollup_retention_secs: Option<u64>,
-    /// Persists write no rollups of this database's tables (the rollups
-    /// cost about 40 % of the raw rows' bytes on dense host metrics); set
+    /// Persists write no rollups of this database's tables (on dense host
+    /// metrics the rollups take about 0.6 times the raw rows' bytes); set
     /// with [`crate::Store::set_rollups`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rollups_off: bool,
