@@ -50,7 +50,7 @@
 //! failure rainbow, pivots) from query-string parameters, for the server's
 //! `/api/v1/cdf` and friends.
 //!
-//! `last_rows('table')` is the latest row of every series of a table: each
+//! `last_rows('table')` is the latest row of every series of a raw table: each
 //! data file is read in full once, the first time it is needed, and its
 //! latest rows are kept in memory. Queries only read: statements that would
 //! create, change or write anything are refused.

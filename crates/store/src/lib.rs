@@ -62,7 +62,8 @@
 //! half-hours and UTC days, read as tables `<table>_30m` and `<table>_1d`
 //! with rows still in memory rolled up at scan time; compaction merges
 //! their partial rows, and they have their own retention
-//! ([`Store::set_rollup_retention`]). See [`RollupGrain`].
+//! ([`Store::set_rollup_retention`]). A database can keep none
+//! ([`Store::set_rollups`]). See [`RollupGrain`].
 //!
 //! # On disk
 //!

@@ -1,6 +1,6 @@
 //! Rollups: per series, bucket and numeric field, the count, sum, minimum,
 //! maximum and a DDSketch of the values, written by each persist beside the
-//! raw rows at two grains ([`RollupGrain`]): half-hours, exposed as table
+//! raw rows (unless the database keeps none, `Store::set_rollups`) at two grains ([`RollupGrain`]): half-hours, exposed as table
 //! `<table>_30m`, and UTC days, exposed as `<table>_1d` (48 times fewer rows
 //! for questions over weeks and months).
 //!

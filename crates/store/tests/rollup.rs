@@ -385,10 +385,10 @@ fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() 
     let rollup_files = store.rollup_files().len();
     assert!(rollup_files > 0);
 
-    // Off: the same day and the next persist raw rows only.
+    // Off: more rows of the same day, which has rollup files, persist raw
+    // only, and the rollups no longer cover the table.
     store.set_rollups("db", false).unwrap();
     write(&store, day + 3_600, 50);
-    write(&store, day + 86_400, 50);
     let rolled_rows = |store: &Store| {
         let rollups = all(store, "m_30m");
         let rows = rollups.column_by_name("_rows").unwrap();
@@ -396,6 +396,10 @@ fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() 
         rows.iter().flatten().sum::<u64>()
     };
     assert_eq!(rolled_rows(&store), 150, "rows in memory are not rolled up");
+    store.persist().unwrap();
+    assert!(!store.rollups_cover("db", "m", RollupGrain::HalfHour));
+    // And the next day.
+    write(&store, day + 86_400, 50);
     store.persist().unwrap();
     assert_eq!(
         store.rollup_files().len(),

@@ -274,7 +274,7 @@ fn why_not_rollups(
         .rollups_cover(&p.db, &p.table, RollupGrain::HalfHour)
     {
         return Some(format!(
-            "some of table {:?} was stored before weir kept rollups",
+            "some of table {:?} was stored before weir kept rollups, or while its database kept none",
             p.table
         ));
     }
