@@ -8,6 +8,8 @@
 // Helpers outside #[test] fns unwrap too: in a test a panic is the report.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -17,7 +19,6 @@ use arrow::record_batch::RecordBatch;
 use lineproto::Precision;
 use proptest::prelude::*;
 use query::QueryEngine;
-use store::{Store, StoreConfig};
 
 /// 2023-11-14T22:13:20Z, and data over three days from it.
 const T0: i64 = 1_700_000_000;
@@ -196,12 +197,7 @@ fn query() -> impl Strategy<Value = Query> {
 /// A store holding `old` in a file written before fields `i` and `u`
 /// existed, `recent` in a second file, and `memory` in the write buffer.
 fn store(old: &[Row], recent: &[Row], memory: &[Row]) -> (tempfile::TempDir, QueryEngine) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Store::open(dir.path(), config).unwrap();
+    let (dir, store) = common::manual_store();
     let write = |rows: &[Row], new_fields: bool| {
         if rows.is_empty() {
             return;
@@ -524,12 +520,7 @@ async fn other_shapes_and_other_types_go_to_datafusion() {
 
 #[tokio::test]
 async fn rows_past_retention_in_a_file_are_left_out_as_by_datafusion() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Store::open(dir.path(), config).unwrap();
+    let (_dir, store) = common::manual_store();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

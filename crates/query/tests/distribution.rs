@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -206,12 +208,8 @@ async fn rollup_tables_answer_quantiles_and_cdf_within_one_percent() {
     // (so half-hours have partial rollups), a third part still in memory.
     let n = 6000;
     let dists = distributions(n);
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let (_dir, store) = common::manual_store();
+    let store = Arc::new(store);
     let t0: i64 = 1_700_000_000_000_000_000;
     let step = 3 * 86_400_000_000_000 / n as i64;
     for part in 0..3 {

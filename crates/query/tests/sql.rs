@@ -10,6 +10,8 @@
 // Helpers outside #[test] fns unwrap too: in a test a panic is the report.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 
 use lineproto::Precision;
@@ -39,12 +41,7 @@ enum Layout {
 }
 
 fn engine_with(layout: Layout) -> (tempfile::TempDir, QueryEngine) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Store::open(dir.path(), config).unwrap();
+    let (dir, store) = common::manual_store();
     let write = |lines: &[&str]| {
         let body = lines.join("\n");
         let summary = store
@@ -249,12 +246,8 @@ async fn time_filters_skip_chunks_and_keep_exact_answers() {
 
 #[tokio::test]
 async fn files_are_pruned_by_datafusion_and_retention_is_exact() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let (_dir, store) = common::manual_store();
+    let store = Arc::new(store);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -326,12 +319,8 @@ async fn files_are_pruned_by_datafusion_and_retention_is_exact() {
 
 #[tokio::test]
 async fn last_rows_follow_later_writes_compaction_and_retention() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = StoreConfig {
-        background_persist: false,
-        ..StoreConfig::default()
-    };
-    let store = Arc::new(Store::open(dir.path(), config).unwrap());
+    let (_dir, store) = common::manual_store();
+    let store = Arc::new(store);
     let engine = QueryEngine::new(Arc::clone(&store));
     // 01:00 UTC two days ago: every row in one finished day, which
     // compaction merges from 2 files.
