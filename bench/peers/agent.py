@@ -2,9 +2,10 @@
 """weir agent vs Debian's prometheus-node-exporter: CPU per collection and RSS.
 
 Both run side by side on this machine for the same wall-clock window:
-  * weir agent with all host inputs at a 10 s interval, delivering to a
-    weir server on loopback (the server's own cost is not counted, as a
-    Prometheus server's would not be);
+  * the agent (the agent-only `weir-agent` binary, or `weir agent` with
+    --agent-binary weir) with all host inputs at a 10 s interval,
+    delivering to a weir server on loopback (the server's own cost is not
+    counted, as a Prometheus server's would not be);
   * prometheus-node-exporter with its default collectors, scraped over
     HTTP every 10 s by this script (the scrape's cost on the exporter side
     is what is counted).
@@ -98,6 +99,9 @@ class Sampler(threading.Thread):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weir", required=True, help="the weir binary")
+    ap.add_argument("--agent-binary", choices=["weir-agent", "weir"], default="weir-agent",
+                    help="run the agent as the agent-only `weir-agent` binary (default) or as `weir agent`")
+    ap.add_argument("--weir-agent", help="the weir-agent binary (default: beside --weir)")
     ap.add_argument("--node-exporter", default=shutil.which("prometheus-node-exporter"))
     ap.add_argument("--interval", type=int, default=10, help="seconds between collections")
     ap.add_argument("--duration", type=int, default=300, help="measured seconds, after a warm-up of two intervals")
@@ -120,7 +124,11 @@ def main():
         with open(config, "w") as f:
             inputs = "\n".join(f"[[inputs.{name}]]" for name in args.agent_inputs.split(",") if name)
             f.write(AGENT_CONFIG.format(interval=args.interval, state=f"{tmp}/state", url=url, inputs=inputs))
-        agent = subprocess.Popen([args.weir, "agent", "--config", config],
+        if args.agent_binary == "weir":
+            agent_cmd = [args.weir, "agent"]
+        else:
+            agent_cmd = [args.weir_agent or os.path.join(os.path.dirname(os.path.abspath(args.weir)), "weir-agent")]
+        agent = subprocess.Popen([*agent_cmd, "--config", config],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(agent)
         wait_for_line(agent, r"weir agent running")
@@ -163,7 +171,7 @@ def main():
         sampler.stop.set()
         sampler.join()
         elapsed = time.time() - started
-        result = {"interval_s": args.interval, "duration_s": round(elapsed, 1), "collections": collections,
+        result = {"agent_command": " ".join(agent_cmd), "interval_s": args.interval, "duration_s": round(elapsed, 1), "collections": collections,
                   "agent_inputs": args.agent_inputs.split(","), "exporter_flags": args.exporter_flag}
         for name, pid in pids.items():
             cpu = cpu_seconds(pid) - start_cpu[name]
@@ -181,7 +189,8 @@ def main():
             "rss_median": round(a["rss_kib_median"] / n["rss_kib_median"], 3) if n["rss_kib_median"] else None,
             "rss_peak": round(a["rss_kib_peak"] / n["rss_kib_peak"], 3) if n["rss_kib_peak"] else None,
         }
-        print(f"{collections} collections every {args.interval} s over {elapsed:.0f} s; agent inputs {args.agent_inputs}; "
+        print(f"{collections} collections every {args.interval} s over {elapsed:.0f} s; agent {os.path.basename(agent_cmd[0])}"
+              f"{' agent' if len(agent_cmd) > 1 else ''} with inputs {args.agent_inputs}; "
               f"node_exporter {' '.join(args.exporter_flag) or 'defaults'}")
         print(f"{'':16} {'CPU ms/collection':>18} {'RSS median KiB':>15} {'RSS peak KiB':>13}")
         for name in ("weir agent", "node_exporter"):

@@ -3,6 +3,7 @@
 #
 #   bash bench/peers/agent.sh                       # 5 minutes of 10 s collections
 #   bash bench/peers/agent.sh --duration 60         # a quick try
+#   bash bench/peers/agent.sh --agent-binary weir   # `weir agent` instead of the agent-only `weir-agent`
 #
 # Builds weir (release) from this checkout, installs Debian's
 # prometheus-node-exporter if missing, then runs bench/peers/agent.py with

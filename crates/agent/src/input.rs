@@ -65,6 +65,17 @@ pub trait Input: Send + std::fmt::Debug {
     /// file per disk, one socket per address) should add what they can and
     /// report the first failure rather than stop at it.
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError>;
+
+    /// True for an input that only reads `/proc`, `/sys`, files in memory
+    /// (`/run`) or its own state, and so never waits.
+    /// The runtime gathers such inputs that share a schedule one after the
+    /// other on one trip to a blocking thread: every trip costs two thread
+    /// wake-ups, a good part of a cheap input's cost. An input that can wait
+    /// (a mount point's `statfs` on a hung NFS server, a network round trip)
+    /// keeps the default, its own trip, so that it holds up nothing else.
+    fn never_waits(&self) -> bool {
+        false
+    }
 }
 
 /// Why a gather call failed.

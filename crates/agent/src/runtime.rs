@@ -1,6 +1,8 @@
-//! The agent's main loop: one task per input gathering on its interval
-//! (rounded to the wall clock, as Telegraf does), the listener inputs, and
-//! one delivery task per output draining its spool.
+//! The agent's main loop: tasks gathering the inputs on their interval
+//! (rounded to the wall clock, as Telegraf does; one task for all the
+//! inputs that never wait and share an interval, one for each other
+//! input), the listener inputs, and one delivery task per output draining
+//! its spool.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -281,15 +283,15 @@ impl Agent {
             ));
         }
         let agent = &self.config.agent;
-        for t in self.inputs {
+        for group in schedule_groups(self.inputs, agent.collection_jitter.is_zero()) {
             let schedule = Schedule {
-                interval: t.interval,
+                interval: group[0].interval,
                 round: agent.round_interval,
                 jitter: agent.collection_jitter,
                 offset: agent.collection_offset,
             };
             tasks.spawn(gather_loop(
-                t,
+                group,
                 schedule,
                 Arc::clone(&self.router),
                 shutdown.clone(),
@@ -338,14 +340,57 @@ impl Schedule {
     }
 }
 
+/// Splits the inputs into the groups that gather together: inputs that
+/// [never wait](Input::never_waits) and share an interval form one group
+/// (unless each is to be jittered on its own); every other input is a
+/// group of its own.
+fn schedule_groups(inputs: Vec<InputTask>, may_share: bool) -> Vec<Vec<InputTask>> {
+    let mut groups: Vec<Vec<InputTask>> = Vec::new();
+    for task in inputs {
+        let shares = may_share && task.input.never_waits();
+        let joined = groups
+            .iter_mut()
+            .find(|g| shares && g[0].interval == task.interval && g[0].input.never_waits());
+        match joined {
+            Some(group) => group.push(task),
+            None => groups.push(vec![task]),
+        }
+    }
+    groups
+}
+
+/// Gathers one input and hands its metrics to the router; a panicking
+/// input is reported and given back as `None`.
+fn gather_one(mut task: InputTask, tick: i64, router: &Router) -> Option<InputTask> {
+    let mut acc = Accumulator::new(tick);
+    let gathered =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.input.gather(&mut acc)));
+    let result = match gathered {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!("{}: the input panicked and is stopped", task.name);
+            return None;
+        }
+    };
+    if let Err(e) = result {
+        task.stats.errors.fetch_add(1, Ordering::Relaxed);
+        log_gather_error(&task.name, &e);
+    }
+    if let Err(e) = router.route(&task.modifiers, acc.into_metrics(), &task.stats, true) {
+        task.stats.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("{}: could not spool all its metrics: {e}", task.name);
+    }
+    Some(task)
+}
+
 async fn gather_loop(
-    mut task: InputTask,
+    mut group: Vec<InputTask>,
     schedule: Schedule,
     router: Arc<Router>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = schedule.next_after(now_ns());
-    loop {
+    while !group.is_empty() {
         let now = now_ns();
         // The wall clock stepped back (NTP at boot, a VM restored): start
         // again from now rather than sleep until the old schedule.
@@ -364,12 +409,12 @@ async fn gather_loop(
         }
         let r = Arc::clone(&router);
         // Gathering and spooling are file work: one trip to a blocking
-        // thread for both.
+        // thread for the whole group.
         let gathered = tokio::task::spawn_blocking(move || {
-            let mut acc = Accumulator::new(tick);
-            let result = task.input.gather(&mut acc);
-            let routed = r.route(&task.modifiers, acc.into_metrics(), &task.stats, true);
-            (task, result, routed)
+            group
+                .into_iter()
+                .filter_map(|task| gather_one(task, tick, &r))
+                .collect::<Vec<_>>()
         });
         // An input stuck in the kernel (a hung NFS mount) does not hold up
         // shutdown: its thread is left behind.
@@ -377,28 +422,20 @@ async fn gather_loop(
             joined = gathered => joined,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let (returned, result, routed) = match joined {
-            Ok(parts) => parts,
+        group = match joined {
+            Ok(group) => group,
             Err(e) => {
-                tracing::error!("an input panicked and is stopped: {e}");
+                tracing::error!("gathering failed; its inputs are stopped: {e}");
                 return;
             }
         };
-        task = returned;
-        if let Err(e) = result {
-            task.stats.errors.fetch_add(1, Ordering::Relaxed);
-            log_gather_error(&task.name, &e);
-        }
-        if let Err(e) = routed {
-            task.stats.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!("{}: could not spool all its metrics: {e}", task.name);
-        }
         let now = now_ns();
         tick = schedule.next_after(tick);
         if tick <= now {
+            let names: Vec<&str> = group.iter().map(|t| t.name.as_str()).collect();
             tracing::warn!(
-                "{}: gathering took longer than its interval; skipping missed collections",
-                task.name
+                "{}: gathering took longer than the interval; skipping missed collections",
+                names.join(", ")
             );
             tick = schedule.next_after(now);
         }
@@ -421,6 +458,10 @@ fn count(v: &std::sync::atomic::AtomicU64) -> i64 {
 }
 
 impl Input for SelfMetrics {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         for (name, s) in &self.inputs {
             acc.add(
@@ -499,8 +540,67 @@ pub fn test_gather(config: &AgentConfig, wait: Duration) -> Result<Vec<u8>, Agen
 
 #[cfg(test)]
 mod tests {
-    use super::Schedule;
+    use super::{schedule_groups, InputTask, Schedule};
+    use crate::input::{Accumulator, Input, InputError};
+    use crate::processors::InputModifiers;
+    use std::sync::Arc;
     use std::time::Duration;
+
+    #[derive(Debug)]
+    struct Fake {
+        never_waits: bool,
+    }
+
+    impl Input for Fake {
+        fn gather(&mut self, _: &mut Accumulator) -> Result<(), InputError> {
+            Ok(())
+        }
+        fn never_waits(&self) -> bool {
+            self.never_waits
+        }
+    }
+
+    fn task(name: &str, never_waits: bool, interval_s: u64) -> InputTask {
+        InputTask {
+            name: name.to_owned(),
+            input: Box::new(Fake { never_waits }),
+            modifiers: InputModifiers::default(),
+            interval: Duration::from_secs(interval_s),
+            stats: Arc::default(),
+        }
+    }
+
+    fn names(groups: &[Vec<InputTask>]) -> Vec<Vec<&str>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|t| t.name.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn inputs_that_never_wait_gather_together_per_interval() {
+        let inputs = || {
+            vec![
+                task("cpu", true, 10),
+                task("disk", false, 10),
+                task("mem", true, 10),
+                task("net_response", false, 10),
+                task("netstat", true, 60),
+                task("nstat", true, 60),
+            ]
+        };
+        assert_eq!(
+            names(&schedule_groups(inputs(), true)),
+            [
+                vec!["cpu", "mem"],
+                vec!["disk"],
+                vec!["net_response"],
+                vec!["netstat", "nstat"]
+            ]
+        );
+        // With a collection jitter each input is jittered on its own.
+        assert_eq!(schedule_groups(inputs(), false).len(), 6);
+    }
 
     #[test]
     fn ticks_are_rounded_to_the_interval_and_offset() {

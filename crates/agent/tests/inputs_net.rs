@@ -281,6 +281,72 @@ fn netstat_real_tables() {
     assert_eq!(metrics[0].fields.len(), 13);
 }
 
+/// TCP sockets by state as `/proc/net/tcp` and `tcp6` list them.
+fn proc_tcp_states() -> Vec<i64> {
+    let mut counts = vec![0i64; 12];
+    for name in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(name) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let state = line.split_whitespace().nth(3).expect("a state column");
+            let state = usize::from(u8::from_str_radix(state, 16).expect("hexadecimal"));
+            counts[if state < 12 { state } else { 0 }] += 1;
+        }
+    }
+    counts
+}
+
+#[test]
+fn netstat_on_this_machine_counts_what_proc_net_tcp_lists() {
+    // On the live host the TCP counts come from the kernel's socket
+    // diagnostics: they must be the sockets the files list, of both
+    // families, listening and connected ones.
+    let v4 = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let v6 = TcpListener::bind("[::1]:0").ok();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let client = std::net::TcpStream::connect(v4.local_addr().expect("addr")).expect("connect");
+        let (server, _) = v4.accept().expect("accept");
+        conns.push((client, server));
+    }
+    let mut netstat = input(Path::new("/"), "[[inputs.netstat]]");
+    const NAMES: [&str; 12] = [
+        "tcp_none",
+        "tcp_established",
+        "tcp_syn_sent",
+        "tcp_syn_recv",
+        "tcp_fin_wait1",
+        "tcp_fin_wait2",
+        "tcp_time_wait",
+        "tcp_close",
+        "tcp_close_wait",
+        "tcp_last_ack",
+        "tcp_listen",
+        "tcp_closing",
+    ];
+    // Other tests open and close sockets meanwhile: compare at a moment
+    // when the files read the same before and after the gather.
+    let mut last = None;
+    for _ in 0..50 {
+        let before = proc_tcp_states();
+        let metrics = gather(netstat.as_mut());
+        let after = proc_tcp_states();
+        let got: Vec<i64> = NAMES.iter().map(|n| int(&metrics[0], n)).collect();
+        assert!(got[1] >= 6, "the test's own connections: {got:?}");
+        assert!(
+            got[10] > i64::from(v6.is_some()),
+            "the test's listeners: {got:?}"
+        );
+        if before == after && got == before {
+            return;
+        }
+        last = Some((before, got, after));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("the counts never matched /proc/net/tcp{{,6}}: (before, netstat, after) {last:?}");
+}
+
 #[test]
 fn nstat_real_and_crafted() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -3,6 +3,7 @@
 
 mod agent_cmd;
 mod embedded_agent;
+mod logging;
 mod perfd_cmd;
 mod plot_cmd;
 mod probe_cmd;
@@ -15,6 +16,8 @@ mod token_cmd;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use logging::init_logging;
 
 /// Network-performance telemetry: collect measurements from many vantage
 /// points, keep every raw measurement, answer questions about their
@@ -67,18 +70,6 @@ impl Command {
             Command::Up(_) => "up",
         }
     }
-}
-
-/// Logs go to stderr at `default_level` (warnings: a truncated log tail, a
-/// skipped damaged file); RUST_LOG overrides it.
-pub(crate) fn init_logging(default_level: &str) {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .init();
 }
 
 fn main() -> ExitCode {

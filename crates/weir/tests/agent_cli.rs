@@ -68,6 +68,28 @@ fn configuration_errors_name_the_key_and_exit_1() {
 }
 
 #[test]
+fn weir_agent_is_the_agent_command_alone() {
+    let weir_agent = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_weir-agent"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let sample = weir_agent(&["--sample-config"]);
+    assert!(sample.status.success());
+    assert_eq!(sample.stdout, run(&["agent", "--sample-config"]).stdout);
+    let out = weir_agent(&["--config", "/nonexistent/agent.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("weir-agent: ") && stderr.contains("/nonexistent/agent.toml"),
+        "{stderr}"
+    );
+    // Without a subcommand: `weir-agent agent` is a mistake, not `weir agent`.
+    assert_eq!(weir_agent(&["agent"]).status.code(), Some(2));
+}
+
+#[test]
 fn the_sample_configuration_runs_as_is_in_test_mode() {
     let out = run(&["agent", "--sample-config"]);
     assert!(out.status.success());

@@ -1,8 +1,9 @@
 //! The agent delivers across outages: a real `weir agent` sends to a real
 //! `weir server` that is stopped for 30 s and, later, the agent is
-//! SIGKILLed while its spool holds points. Every point the agent gathered
-//! (recorded by a second output, a file) must be in the server at the
-//! end, and each only once.
+//! SIGKILLed while its spool holds points and restarted as `weir-agent`,
+//! the agent-only binary, on the same state directory. Every point the
+//! agent gathered (recorded by a second output, a file) must be in the
+//! server at the end, and each only once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +13,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{eventually, run, spawn, Weir};
+use common::{eventually, run, spawn, spawn_weir_agent, Weir};
 
 /// A loopback port that was free a moment ago, so the server can come
 /// back on the same address the agent sends to.
@@ -159,7 +160,11 @@ percpu = false
     agent.kill();
     let spooled = gathered(&file);
     let server = start_server(&data, port);
-    let agent = start_agent(&config);
+    // `weir-agent` is the same agent: it takes over the spool.
+    let agent = spawn_weir_agent(
+        &["--config", config.to_str().unwrap()],
+        "weir agent running",
+    );
     common::eventually_within(
         "the spooled points to arrive",
         Duration::from_secs(90),

@@ -258,6 +258,10 @@ impl Cpu {
 }
 
 impl Input for Cpu {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("stat");
         let text = self.host.read(&path)?;

@@ -250,6 +250,10 @@ impl DiskIo {
 }
 
 impl Input for DiskIo {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("diskstats");
         let text = self.host.read(&path)?;

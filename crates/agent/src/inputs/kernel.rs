@@ -122,6 +122,10 @@ impl Kernel {
 }
 
 impl Input for Kernel {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("stat");
         let text = self.host.read(&path)?;

@@ -59,6 +59,10 @@ struct Mem {
 }
 
 impl Input for Mem {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("meminfo");
         let text = self.host.read(&path)?;

@@ -147,7 +147,7 @@ impl Net {
             return self.interfaces.iter().any(|p| p.matches(name));
         }
         let flags_path = self.host.sys_path(&format!("class/net/{name}/flags"));
-        match std::fs::read_to_string(&flags_path) {
+        match crate::host::read_file(&flags_path) {
             Ok(text) => {
                 let t = text.trim();
                 let t = t.strip_prefix("0x").unwrap_or(t);
@@ -164,7 +164,7 @@ impl Net {
 
     fn speed(&self, name: &str) -> i64 {
         let path = self.host.sys_path(&format!("class/net/{name}/speed"));
-        std::fs::read_to_string(path)
+        crate::host::read_file(&path)
             .ok()
             .and_then(|s| s.trim().parse::<i64>().ok())
             .unwrap_or(-1)
@@ -205,6 +205,10 @@ impl Net {
 }
 
 impl Input for Net {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("net/dev");
         let text = self.host.read(&path)?;

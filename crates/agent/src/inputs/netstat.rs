@@ -8,11 +8,17 @@
 //!
 //! The counts come from the `st` column of `/proc/net/tcp`, `tcp6`, `udp`
 //! and `udp6` (a file that is missing, as `tcp6` is with IPv6 disabled,
-//! counts nothing). Telegraf asks gopsutil, which walks every process's
+//! counts nothing). On the machine the agent runs on (host root `/`) the
+//! TCP counts come from the kernel's socket diagnostics instead: the same
+//! sockets for half the kernel's work (see [`sock_diag`]); where those are
+//! not available (a sandbox that forbids netlink sockets) the input falls
+//! back to the files. Telegraf asks gopsutil, which walks every process's
 //! file descriptors as well; reading the tables directly costs a fraction
 //! of that and also counts sockets no process holds any more (TIME_WAIT).
 //! Unix datagram sockets, which gopsutil counted into `udp_socket`, are
 //! not counted.
+
+mod sock_diag;
 
 use std::path::Path;
 
@@ -33,6 +39,9 @@ struct NetstatConfig {}
 #[derive(Debug)]
 struct Netstat {
     host: HostPaths,
+    /// Whether to ask the kernel's socket diagnostics for the TCP counts:
+    /// only for this machine's own `/proc`, and only until they fail.
+    sock_diag: bool,
 }
 
 /// Builds the input from its table.
@@ -43,6 +52,7 @@ pub(crate) fn build(
     let _: NetstatConfig = spec.options()?;
     Ok(Box::new(Netstat {
         host: ctx.host.clone(),
+        sock_diag: ctx.host.proc == Path::new("/proc"),
     }))
 }
 
@@ -131,10 +141,22 @@ fn states(path: &Path, text: &str) -> Result<Vec<u8>, InputError> {
     Ok(out)
 }
 
-impl Input for Netstat {
-    fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
+impl Netstat {
+    /// TCP sockets by state, from the socket diagnostics while they work.
+    fn tcp_states(&mut self) -> Result<[i64; TCP_STATES.len()], InputError> {
+        if self.sock_diag {
+            match sock_diag::tcp_states() {
+                Ok(counts) => return Ok(counts),
+                Err(e) => {
+                    tracing::info!(
+                        "netstat: the kernel's socket diagnostics failed ({e}); \
+                         reading /proc/net/tcp and tcp6 from now on"
+                    );
+                    self.sock_diag = false;
+                }
+            }
+        }
         let mut tcp = [0i64; TCP_STATES.len()];
-        let mut udp = 0i64;
         for name in ["net/tcp", "net/tcp6"] {
             let path = self.host.proc_path(name);
             if let Some(text) = read_table(&path)? {
@@ -148,6 +170,18 @@ impl Input for Netstat {
                 }
             }
         }
+        Ok(tcp)
+    }
+}
+
+impl Input for Netstat {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
+    fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
+        let tcp = self.tcp_states()?;
+        let mut udp = 0i64;
         for name in ["net/udp", "net/udp6"] {
             let path = self.host.proc_path(name);
             if let Some(text) = read_table(&path)? {

@@ -129,10 +129,14 @@ fn add(acc: &mut Accumulator, name: &'static str, counters: Vec<(String, i64)>) 
 }
 
 impl Input for Nstat {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let mut first_error = None;
         for (path, name) in [(&self.netstat, "netstat"), (&self.snmp, "snmp")] {
-            let result = std::fs::read_to_string(path)
+            let result = crate::host::read_file(path)
                 .map_err(|e| InputError::io(path, e))
                 .and_then(|text| paired_table(path, &text, self.dump_zeros));
             match result {
@@ -142,7 +146,7 @@ impl Input for Nstat {
                 }
             }
         }
-        match std::fs::read_to_string(&self.snmp6) {
+        match crate::host::read_file(&self.snmp6) {
             Ok(text) => add(acc, "snmp6", flat_table(&text, self.dump_zeros)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {

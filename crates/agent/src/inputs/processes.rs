@@ -9,6 +9,8 @@
 //! process's thread count), and `parked` (P) only when some process is
 //! parked.
 
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags};
 use serde::Deserialize;
 
 use crate::config::{ConfigError, InputCommon, PluginSpec};
@@ -46,25 +48,73 @@ struct Processes {
     host: HostPaths,
 }
 
+/// How much of a `/proc/<pid>/stat` one `read` asks for; the line is
+/// about 350 bytes.
+const STAT_READ: usize = 1024;
+
+/// Reads `<pid>/stat` (`rel`) relative to the open `/proc` into `buf`;
+/// `None` when it cannot be read (the process has exited).
+///
+/// These reads are nearly all the input costs, one per process: `openat` from the
+/// open directory walks two path components instead of four, and one
+/// `read` suffices, as the kernel formats the whole line at the first
+/// `read` and a shorter answer than asked for is the end.
+fn read_stat(proc: &OwnedFd, rel: &str, buf: &mut Vec<u8>) -> Option<()> {
+    let fd = rustix::fs::openat(proc, rel, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    buf.clear();
+    loop {
+        let start = buf.len();
+        buf.resize(start + STAT_READ, 0);
+        let n = rustix::io::read(&fd, &mut buf[start..]).ok()?;
+        buf.truncate(start + n);
+        if n < STAT_READ {
+            return Some(());
+        }
+    }
+}
+
 impl Input for Processes {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let proc = &self.host.proc;
-        let entries = std::fs::read_dir(proc).map_err(|e| InputError::io(proc, e))?;
+        let dir_error = |e: rustix::io::Errno| InputError::io(proc, e.into());
+        let dir = rustix::fs::open(
+            proc,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(dir_error)?;
+        let entries = rustix::fs::Dir::read_from(&dir).map_err(dir_error)?;
         let mut c = Counts::default();
         let mut first_error = None;
+        let mut rel = String::new();
+        let mut buf = Vec::with_capacity(STAT_READ);
         for entry in entries {
-            let Ok(entry) = entry else { continue };
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) => {
+                    first_error.get_or_insert(dir_error(e));
+                    break;
+                }
+            };
+            let Ok(name) = std::str::from_utf8(entry.file_name().to_bytes()) else {
+                continue;
+            };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            let path = entry.path().join("stat");
+            rel.clear();
+            rel.push_str(name);
+            rel.push_str("/stat");
             // A process that exits while we look is no error.
-            let Ok(data) = std::fs::read(&path) else {
+            if read_stat(&dir, &rel, &mut buf).is_none() {
                 continue;
-            };
-            let data = String::from_utf8_lossy(&data);
+            }
+            let data = String::from_utf8_lossy(&buf);
+            let path = || proc.join(&rel);
             // The command name may hold spaces and parentheses: the state
             // follows the last `)`.
             let Some(close) = data.rfind(')') else {
@@ -73,7 +123,7 @@ impl Input for Processes {
             let stats: Vec<&str> = data[close + 1..].split_ascii_whitespace().collect();
             if stats.len() < 3 {
                 first_error.get_or_insert_with(|| InputError::Parse {
-                    path: path.clone(),
+                    path: path(),
                     line: 1,
                     reason: format!(
                         "{} fields after the command, expected at least 3",
@@ -93,7 +143,7 @@ impl Input for Processes {
                 Some(b'I') => c.idle += 1,
                 Some(b'P') => c.parked += 1,
                 _ => {
-                    tracing::debug!(state = stats[0], path = %path.display(), "unknown process state")
+                    tracing::debug!(state = stats[0], path = %path().display(), "unknown process state")
                 }
             }
             c.total += 1;

@@ -54,6 +54,10 @@ struct Swap {
 }
 
 impl Input for Swap {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("meminfo");
         let info = parse_meminfo(&self.host.read(&path)?, &path)?;

@@ -154,6 +154,10 @@ fn parse_f64(word: Option<&str>, path: &Path, what: &str) -> Result<f64, InputEr
 }
 
 impl Input for System {
+    fn never_waits(&self) -> bool {
+        true
+    }
+
     fn gather(&mut self, acc: &mut Accumulator) -> Result<(), InputError> {
         let path = self.host.proc_path("loadavg");
         let text = self.host.read(&path)?;

@@ -55,7 +55,18 @@ pub(crate) fn server_at(dir: &Path, listen: &str) -> Weir {
 /// Runs `weir <args>` and waits (bounded) for the stdout line starting
 /// with `marker`, which carries the URL.
 pub(crate) fn spawn(args: &[&str], marker: &str) -> Weir {
-    let mut child = weir_command()
+    spawn_command(weir_command(), args, marker)
+}
+
+/// Runs `weir-agent <args>` (the agent alone) and waits as [`spawn`] does.
+pub(crate) fn spawn_weir_agent(args: &[&str], marker: &str) -> Weir {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-agent"));
+    cmd.env("RUST_LOG", "warn");
+    spawn_command(cmd, args, marker)
+}
+
+fn spawn_command(mut cmd: Command, args: &[&str], marker: &str) -> Weir {
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
