@@ -167,10 +167,10 @@ impl Agent {
             }
             .into());
         }
-        let state = &config.agent.state_dir;
-        let mut slots = Vec::new();
-        let mut tasks = Vec::new();
+        // Every check before the first spool is created: a configuration
+        // error leaves nothing behind in the state directory.
         let mut names = std::collections::BTreeSet::new();
+        let mut checked = Vec::new();
         for (spec, output) in built {
             let name = spool_dir_name(spec);
             if !names.insert(name.clone()) {
@@ -180,6 +180,17 @@ impl Agent {
                     ))
                     .into());
             }
+            let globs = |p: &[String], what| Globs::new(p, what).map_err(|e| spec.error(e));
+            let filters = (
+                globs(&spec.common.namepass, "namepass")?,
+                globs(&spec.common.namedrop, "namedrop")?,
+            );
+            checked.push((spec, output, name, filters));
+        }
+        let state = &config.agent.state_dir;
+        let mut slots = Vec::new();
+        let mut tasks = Vec::new();
+        for (spec, output, name, (namepass, namedrop)) in checked {
             let limit = spec.common.spool_limit.unwrap_or(config.agent.spool_limit);
             let spool = Spool::open(&state.join("spool").join(&name), limit).map_err(|source| {
                 AgentError::Spool {
@@ -194,11 +205,10 @@ impl Agent {
                 .metric_batch_size
                 .unwrap_or(config.agent.metric_batch_size)
                 .max(1);
-            let globs = |p: &[String], what| Globs::new(p, what).map_err(|e| spec.error(e));
             slots.push(OutputSlot {
                 name: name.clone(),
-                namepass: globs(&spec.common.namepass, "namepass")?,
-                namedrop: globs(&spec.common.namedrop, "namedrop")?,
+                namepass,
+                namedrop,
                 spool: Arc::clone(&spool),
                 wake: Arc::clone(&wake),
                 batch_size,

@@ -54,12 +54,22 @@ fn configuration_errors_name_the_key_and_exit_1() {
         ("[[inputs.cpu]\n", "agent.toml"),
     ] {
         let config = write_config(tmp.path(), text);
-        let out = run(&["agent", "--config", &config]);
+        // In the directory where the default state directory would go.
+        let out = common::weir_command()
+            .current_dir(tmp.path())
+            .args(["agent", "--config", &config])
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{text}: {stderr}");
         assert!(
             stderr.contains(expected),
             "{text}: expected {expected:?} in {stderr}"
+        );
+        // A configuration error leaves no spool behind.
+        assert!(
+            !tmp.path().join("weir-agent").exists(),
+            "{text}: a state directory was created"
         );
     }
     let out = run(&["agent", "--config", "/nonexistent/agent.toml"]);
