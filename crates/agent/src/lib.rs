@@ -21,6 +21,7 @@ pub mod processors;
 pub mod router;
 pub mod runtime;
 pub mod spool;
+mod timer;
 
 pub use config::AgentConfig;
 pub use host::HostPaths;

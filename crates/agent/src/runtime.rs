@@ -21,6 +21,7 @@ use crate::outputs::{self, Output, OutputContext};
 use crate::processors::{Globs, InputModifiers, Pipeline};
 use crate::router::{InputStats, OutputSlot, Router};
 use crate::spool::{Spool, SpoolError};
+use crate::timer::Timer;
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -400,6 +401,7 @@ async fn gather_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tick = schedule.next_after(now_ns());
+    let mut timer = Timer::new();
     while !group.is_empty() {
         let now = now_ns();
         // The wall clock stepped back (NTP at boot, a VM restored): start
@@ -414,31 +416,39 @@ async fn gather_loop(
             rand::thread_rng().gen_range(Duration::ZERO..schedule.jitter)
         };
         tokio::select! {
-            () = tokio::time::sleep(wait + jitter) => {}
+            () = timer.sleep(wait + jitter) => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        let r = Arc::clone(&router);
-        // Gathering and spooling are file work: one trip to a blocking
-        // thread for the whole group.
-        let gathered = tokio::task::spawn_blocking(move || {
-            group
+        if group.iter().all(|t| t.input.never_waits()) {
+            // Reads of /proc and /sys and a spool append to the page cache:
+            // done here, as a trip to a blocking thread and back costs more
+            // (two thread wake-ups) than a cheap input's gathering.
+            group = group
                 .into_iter()
-                .filter_map(|task| gather_one(task, tick, &r))
-                .collect::<Vec<_>>()
-        });
-        // An input stuck in the kernel (a hung NFS mount) does not hold up
-        // shutdown: its thread is left behind.
-        let joined = tokio::select! {
-            joined = gathered => joined,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        group = match joined {
-            Ok(group) => group,
-            Err(e) => {
-                tracing::error!("gathering failed; its inputs are stopped: {e}");
-                return;
-            }
-        };
+                .filter_map(|task| gather_one(task, tick, &router))
+                .collect();
+        } else {
+            let r = Arc::clone(&router);
+            let gathered = tokio::task::spawn_blocking(move || {
+                group
+                    .into_iter()
+                    .filter_map(|task| gather_one(task, tick, &r))
+                    .collect::<Vec<_>>()
+            });
+            // An input stuck in the kernel (a hung NFS mount) does not hold
+            // up shutdown: its thread is left behind.
+            let joined = tokio::select! {
+                joined = gathered => joined,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            group = match joined {
+                Ok(group) => group,
+                Err(e) => {
+                    tracing::error!("gathering failed; its inputs are stopped: {e}");
+                    return;
+                }
+            };
+        }
         let now = now_ns();
         tick = schedule.next_after(tick);
         if tick <= now {

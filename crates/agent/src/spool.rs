@@ -12,10 +12,10 @@
 //!   `[length u32 LE][crc32c of the bytes u32 LE][the line's bytes, '\n' included]`.
 //!   The newest segment is written to; when it reaches the segment size
 //!   (4 MiB by default) it is `fsync`ed and a new one is started.
-//! * `position` is `[segment u64 LE][byte offset u64 LE][crc32c of those 16 bytes u32 LE]`:
-//!   where the oldest line not yet acknowledged starts. It is replaced
-//!   atomically (written beside and renamed over) on every
-//!   [`Spool::ack`]. Segments wholly before it are deleted.
+//! * `position` says where the oldest line not yet acknowledged starts:
+//!   two checksummed slots of `[generation][segment][byte offset]`, the
+//!   older of which every [`Spool::ack`] overwrites in place (see
+//!   `position.rs`). Segments wholly before it are deleted.
 //!
 //! Appends are written to the operating system before [`Spool::append`]
 //! returns but not `fsync`ed each time: a killed process loses nothing
@@ -59,14 +59,16 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+mod position;
+
+use position::PositionFile;
+
 /// Default size at which a segment is closed and a new one started.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 4 << 20;
 
 /// Bytes of a record's header: length and checksum.
 const HEADER: u64 = 8;
 const SUFFIX: &str = ".spool";
-const POSITION: &str = "position";
-const POSITION_TMP: &str = "position.tmp";
 const LOCK: &str = "lock";
 
 /// Why a spool operation failed.
@@ -171,6 +173,8 @@ struct Inner {
     /// each of its lines ends, so an ack need not read the lines again.
     peeked: Option<(u64, Vec<(u64, u64)>)>,
     dropped: u64,
+    /// Where `read` is recorded on disk.
+    position: PositionFile,
     /// Held for the spool's lifetime: an exclusive `flock`.
     _lock: File,
 }
@@ -239,7 +243,7 @@ impl Spool {
         }
         seqs.sort_unstable();
 
-        let position = read_position(dir);
+        let (position_file, position) = PositionFile::read(dir);
         let mut dropped = 0;
         let mut segments = VecDeque::new();
         let mut next_index = 0;
@@ -326,6 +330,7 @@ impl Spool {
             read,
             peeked: None,
             dropped,
+            position: position_file,
             _lock: lock,
         };
         inner.normalize()?;
@@ -441,7 +446,7 @@ impl Spool {
             offset: end.1,
             index: target,
         };
-        write_position(&self.dir, end.0, end.1)?;
+        inner.position.write(end.0, end.1)?;
         inner.normalize()
     }
 
@@ -867,43 +872,4 @@ fn remove(path: &Path) -> Result<(), SpoolError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(path)(e)),
     }
-}
-
-/// The acknowledged position, if the file is there and whole.
-fn read_position(dir: &Path) -> Option<(u64, u64)> {
-    let path = dir.join(POSITION);
-    let data = match fs::read(&path) {
-        Ok(data) => data,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), "spool: reading the position: {e}; starting from the oldest segment");
-            return None;
-        }
-    };
-    let parsed = <[u8; 20]>::try_from(data.as_slice()).ok().and_then(|b| {
-        let [s0, s1, s2, s3, s4, s5, s6, s7, o0, o1, o2, o3, o4, o5, o6, o7, c0, c1, c2, c3] = b;
-        let crc = u32::from_le_bytes([c0, c1, c2, c3]);
-        (crc32c::crc32c(&b[..16]) == crc).then(|| {
-            (
-                u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
-                u64::from_le_bytes([o0, o1, o2, o3, o4, o5, o6, o7]),
-            )
-        })
-    });
-    if parsed.is_none() {
-        tracing::warn!(file = %path.display(), "spool: the position file is corrupt; starting from the oldest segment (some lines may be sent twice)");
-    }
-    parsed
-}
-
-fn write_position(dir: &Path, seq: u64, offset: u64) -> Result<(), SpoolError> {
-    let mut data = [0u8; 20];
-    data[..8].copy_from_slice(&seq.to_le_bytes());
-    data[8..16].copy_from_slice(&offset.to_le_bytes());
-    let crc = crc32c::crc32c(&data[..16]);
-    data[16..].copy_from_slice(&crc.to_le_bytes());
-    let tmp = dir.join(POSITION_TMP);
-    fs::write(&tmp, data).map_err(io_err(&tmp))?;
-    let path = dir.join(POSITION);
-    fs::rename(&tmp, &path).map_err(io_err(&path))
 }

@@ -15,8 +15,9 @@
 //!
 //! Mounts of the types in `ignore_fs`, of type `autofs`, with an option in
 //! `ignore_mount_opts` (`bind` matches bind mounts), outside
-//! `mount_points` when that is set, or with zero size (proc, sysfs, …) are
-//! left out; a mount point that cannot be stat'ed is skipped.
+//! `mount_points` when that is set, or with zero size (proc, sysfs, …; the
+//! kernel's pseudo file systems, whose size is always zero, are not even
+//! stat'ed) are left out; a mount point that cannot be stat'ed is skipped.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,28 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// File system types whose `statfs` always reports zero blocks (the
+/// kernel's `simple_statfs`), which would be left out for their size:
+/// not stat'ed at all, as there are a dozen of them on every machine.
+const ALWAYS_EMPTY: [&str; 16] = [
+    "proc",
+    "sysfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "pstore",
+    "bpf",
+    "debugfs",
+    "tracefs",
+    "configfs",
+    "fusectl",
+    "mqueue",
+    "binfmt_misc",
+    "nsfs",
+    "rpc_pipefs",
+];
+
 impl Disk {
     /// The device as gopsutil names it: `/dev/mapper/x` followed to
     /// `/dev/dm-N`, `/dev/root` to the block device of its number.
@@ -232,7 +255,10 @@ impl Input for Disk {
             if !self.mount_points.is_empty() && !self.mount_points.contains(&m.mount_point) {
                 continue;
             }
-            if m.fstype == "autofs" || self.ignore_fs.contains(&m.fstype) {
+            if m.fstype == "autofs"
+                || self.ignore_fs.contains(&m.fstype)
+                || ALWAYS_EMPTY.contains(&m.fstype.as_str())
+            {
                 continue;
             }
             let at: PathBuf = self.host.host_path(Path::new(&m.mount_point));

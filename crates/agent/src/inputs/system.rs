@@ -8,7 +8,8 @@
 //!   lines of `/proc/stat`), `n_physical_cpus` (integer: distinct
 //!   `core_cpus_list`/`thread_siblings_list` of
 //!   `/sys/devices/system/cpu/cpu*/topology`, else the sum of `cpu cores`
-//!   per `physical id` in `/proc/cpuinfo`), and `n_users` and
+//!   per `physical id` in `/proc/cpuinfo`; both counted again every five
+//!   minutes, not at every collection), and `n_users` and
 //!   `n_unique_users` (integers: the `USER_PROCESS` records of the host's
 //!   `/run/utmp` or `/var/run/utmp` and their distinct user names; both left out when the
 //!   file does not exist or cannot be read, as Telegraf does);
@@ -18,6 +19,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -41,7 +43,15 @@ const USER_PROCESS: i16 = 7;
 #[derive(Debug)]
 struct System {
     host: HostPaths,
+    /// `n_cpus` and `n_physical_cpus` and when they were counted: the
+    /// count reads `/proc/cpuinfo` and a file per CPU, most of what this
+    /// input costs, for numbers that change only when CPUs are plugged
+    /// in or out.
+    cpus: Option<(Instant, i64, i64)>,
 }
+
+/// How long a CPU count is used before it is counted again.
+const CPU_COUNT_TTL: Duration = Duration::from_secs(300);
 
 /// Telegraf's `uptime_format`: `"%d day(s), "` when at least a day, then
 /// `"%2d:%02d"` hours and minutes.
@@ -166,12 +176,20 @@ impl Input for System {
         let load5 = parse_f64(words.next(), &path, "the 5-minute load")?;
         let load15 = parse_f64(words.next(), &path, "the 15-minute load")?;
 
+        let (n_cpus, n_physical_cpus) = match self.cpus {
+            Some((at, logical, physical)) if at.elapsed() < CPU_COUNT_TTL => (logical, physical),
+            _ => {
+                let counted = (logical_cpus(&self.host), physical_cpus(&self.host));
+                self.cpus = Some((Instant::now(), counted.0, counted.1));
+                counted
+            }
+        };
         let mut m = Metric::new("system")
             .with_field("load1", load1)
             .with_field("load5", load5)
             .with_field("load15", load15)
-            .with_field("n_cpus", logical_cpus(&self.host))
-            .with_field("n_physical_cpus", physical_cpus(&self.host));
+            .with_field("n_cpus", n_cpus)
+            .with_field("n_physical_cpus", n_physical_cpus);
         // /run/utmp first: under a host root, /var/run is often an
         // absolute symlink that would lead out of it.
         let utmp = ["/run/utmp", "/var/run/utmp"].map(|p| self.host.host_path(Path::new(p)));
@@ -213,5 +231,6 @@ pub(crate) fn build(
     let _: SystemConfig = spec.options()?;
     Ok(Box::new(System {
         host: ctx.host.clone(),
+        cpus: None,
     }))
 }

@@ -121,7 +121,9 @@ pub(crate) fn gzip_option(
 pub(crate) fn gzip(batch: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(
         Vec::with_capacity(batch.len() / 4 + 64),
-        flate2::Compression::default(),
+        // Level 1: the agent's line protocol still shrinks about sevenfold
+        // (ninefold at the default level 6) for a third of the CPU.
+        flate2::Compression::fast(),
     );
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(batch);
