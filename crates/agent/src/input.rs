@@ -69,10 +69,11 @@ pub trait Input: Send + std::fmt::Debug {
     /// True for an input that only reads `/proc`, `/sys`, files in memory
     /// (`/run`) or its own state, and so never waits.
     /// The runtime gathers such inputs that share a schedule one after the
-    /// other on one trip to a blocking thread: every trip costs two thread
-    /// wake-ups, a good part of a cheap input's cost. An input that can wait
-    /// (a mount point's `statfs` on a hung NFS server, a network round trip)
-    /// keeps the default, its own trip, so that it holds up nothing else.
+    /// other on its own thread: a trip to a blocking thread and back costs
+    /// two thread wake-ups, a good part of a cheap input's cost. An input
+    /// that can wait (a mount point's `statfs` on a hung NFS server, a
+    /// network round trip) keeps the default, its own trip to a blocking
+    /// thread, so that it holds up nothing else.
     fn never_waits(&self) -> bool {
         false
     }

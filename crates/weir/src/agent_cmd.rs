@@ -51,7 +51,8 @@ pub(crate) fn run(args: AgentArgs) -> Result<()> {
     }
     let state_dir = config.agent.state_dir.clone();
     let agent = Agent::new(config)?;
-    // Gathers and spool I/O run on blocking threads: two are plenty, and
+    // Inputs that may wait (a mount point's statfs, network checks) and
+    // the listener's decoding run on blocking threads: two are plenty, and
     // kept alive across intervals rather than re-created every 10 s.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
