@@ -77,7 +77,7 @@ thread_local! {
 /// cost at every collection. Files of processes (`/proc/<pid>/…`) are not
 /// kept, nor any under another host root (fixture trees, a host mounted
 /// elsewhere: their files may be replaced), nor more than
-/// [`KEPT_OPEN_MAX`] per thread. A kept file that fails (an interface
+/// 64 per thread. A kept file that fails (an interface
 /// removed) is dropped and the path opened again.
 pub fn read_file(path: &Path) -> std::io::Result<String> {
     if !keeps_open(path) {

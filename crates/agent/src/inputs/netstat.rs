@@ -10,7 +10,7 @@
 //! and `udp6` (a file that is missing, as `tcp6` is with IPv6 disabled,
 //! counts nothing). On the machine the agent runs on (host root `/`) the
 //! TCP counts come from the kernel's socket diagnostics instead: the same
-//! sockets for half the kernel's work (see [`sock_diag`]); where those are
+//! sockets for half the kernel's work (see `netstat/sock_diag.rs`); where those are
 //! not available (a sandbox that forbids netlink sockets) the input falls
 //! back to the files. Telegraf asks gopsutil, which walks every process's
 //! file descriptors as well; reading the tables directly costs a fraction
