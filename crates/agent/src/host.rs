@@ -76,9 +76,9 @@ thread_local! {
 /// walk, no open and no close, three of the four system calls each file
 /// cost at every collection. Files of processes (`/proc/<pid>/…`) are not
 /// kept, nor any under another host root (fixture trees, a host mounted
-/// elsewhere: their files may be replaced), nor more than
-/// 64 per thread. A kept file that fails (an interface
-/// removed) is dropped and the path opened again.
+/// elsewhere: their files may be replaced), nor more than 64 per thread.
+/// A kept file that fails (an interface removed) is dropped and the path
+/// opened again.
 pub fn read_file(path: &Path) -> std::io::Result<String> {
     if !keeps_open(path) {
         return read_from_start(&File::open(path)?);

@@ -394,6 +394,15 @@ fn gather_one(mut task: InputTask, tick: i64, router: &Router) -> Option<InputTa
     Some(task)
 }
 
+/// Gathers a group's inputs one after the other; the inputs that did not
+/// panic are given back.
+fn gather_group(group: Vec<InputTask>, tick: i64, router: &Router) -> Vec<InputTask> {
+    group
+        .into_iter()
+        .filter_map(|task| gather_one(task, tick, router))
+        .collect()
+}
+
 async fn gather_loop(
     mut group: Vec<InputTask>,
     schedule: Schedule,
@@ -423,18 +432,10 @@ async fn gather_loop(
             // Reads of /proc and /sys and a spool append to the page cache:
             // done here, as a trip to a blocking thread and back costs more
             // (two thread wake-ups) than a cheap input's gathering.
-            group = group
-                .into_iter()
-                .filter_map(|task| gather_one(task, tick, &router))
-                .collect();
+            group = gather_group(group, tick, &router);
         } else {
             let r = Arc::clone(&router);
-            let gathered = tokio::task::spawn_blocking(move || {
-                group
-                    .into_iter()
-                    .filter_map(|task| gather_one(task, tick, &r))
-                    .collect::<Vec<_>>()
-            });
+            let gathered = tokio::task::spawn_blocking(move || gather_group(group, tick, &r));
             // An input stuck in the kernel (a hung NFS mount) does not hold
             // up shutdown: its thread is left behind.
             let joined = tokio::select! {
