@@ -83,6 +83,10 @@ pub(crate) struct Chunk {
     /// so no earlier write (nor another row here) holds the same series and
     /// time: scans need not deduplicate it against what came before.
     pub(crate) fresh: bool,
+    /// Some row is no later than a row of its series in an earlier
+    /// generation (sealed, maybe persisted): it may repeat that row, which
+    /// rollups made apart would count twice.
+    pub(crate) repeats: bool,
 }
 
 /// The chunks of one table, oldest first.
@@ -238,9 +242,42 @@ impl Buffer {
                 batch: align(&open.snapshot()?, schema, table)?,
                 range: open.min..=open.max,
                 fresh: buffer.open_fresh,
+                repeats: buffer.open_repeats,
             });
         }
         Ok(plan)
+    }
+
+    /// Whether a buffered chunk of `db.table` with rows that may repeat
+    /// earlier generations' meets the time of a persisted raw file of that
+    /// table: the table's rollups would count such rows twice.
+    pub(crate) fn may_repeat_persisted(&self, db: &str, table: &str) -> bool {
+        let persisted: Vec<RangeInclusive<i64>> = self
+            .manifest
+            .files
+            .iter()
+            .filter(|f| !f.rollup && f.db == db && f.table == table)
+            .map(|f| f.min_time..=f.max_time)
+            .collect();
+        if persisted.is_empty() {
+            return false;
+        }
+        let meets = |r: &RangeInclusive<i64>| {
+            persisted
+                .iter()
+                .any(|p| p.start() <= r.end() && r.start() <= p.end())
+        };
+        let key = (db.to_owned(), table.to_owned());
+        let live = self.databases.get(db).and_then(|t| t.get(table));
+        let mut chunks = self
+            .sealed
+            .iter()
+            .flat_map(|g| g.tables.get(&key).into_iter().flatten())
+            .chain(live.into_iter().flat_map(|l| &l.frozen));
+        chunks.any(|c| c.repeats && meets(&c.range))
+            || live.is_some_and(|l| {
+                l.open.rows > 0 && l.open_repeats && meets(&(l.open.min..=l.open.max))
+            })
     }
 
     /// Moves every live row into a new sealed generation, to be persisted.
@@ -327,6 +364,9 @@ struct TableBuffer {
     open: RowBuilder,
     /// Whether every open row is fresh (see [`Chunk::fresh`]).
     open_fresh: bool,
+    /// Whether an open row may repeat an earlier generation's (see
+    /// [`Chunk::repeats`]).
+    open_repeats: bool,
     frozen: Chunks,
     frozen_rows: usize,
     /// Kept across seals: tells whether a row is fresh.
@@ -339,25 +379,70 @@ struct TableBuffer {
 /// query time, never a wrong answer.
 #[derive(Debug)]
 struct SeriesClock {
-    latest: HashMap<u64, i64, foldhash::fast::FixedState>,
+    latest: HashMap<u64, SeriesTimes, foldhash::fast::FixedState>,
     /// Latest time of the rows written before the clock began, or of the
     /// series it forgot.
     floor: i64,
+    /// The generation being written: one more at each seal.
+    generation: u32,
+}
+
+/// What the clock knows of one series.
+#[derive(Debug, Clone, Copy)]
+struct SeriesTimes {
+    /// Its latest time.
+    latest: i64,
+    /// Its latest time in generations before `generation`.
+    sealed: i64,
+    /// The generation `sealed` is before.
+    generation: u32,
+}
+
+/// What [`SeriesClock::observe`] tells of a row.
+#[derive(Debug, Clone, Copy)]
+struct Observed {
+    /// Later than every earlier row of its series.
+    fresh: bool,
+    /// No later than a row of its series in an earlier generation.
+    repeats: bool,
 }
 
 impl SeriesClock {
-    /// Records a row of `series` at `time`; returns whether it is later
-    /// than every earlier row of the series.
-    fn observe(&mut self, series: u64, time: i64) -> bool {
-        let floor = self.floor;
-        let latest = self.latest.entry(series).or_insert(floor);
-        let fresh = time > *latest;
-        *latest = (*latest).max(time);
+    fn new(floor: i64) -> Self {
+        SeriesClock {
+            latest: HashMap::default(),
+            floor,
+            generation: 0,
+        }
+    }
+
+    /// Records a row of `series` at `time`.
+    fn observe(&mut self, series: u64, time: i64) -> Observed {
+        let (floor, generation) = (self.floor, self.generation);
+        let times = self.latest.entry(series).or_insert(SeriesTimes {
+            latest: floor,
+            sealed: floor,
+            generation,
+        });
+        if times.generation != generation {
+            times.sealed = times.latest;
+            times.generation = generation;
+        }
+        let observed = Observed {
+            fresh: time > times.latest,
+            repeats: time <= times.sealed,
+        };
+        times.latest = times.latest.max(time);
         if self.latest.len() > MAX_TRACKED_SERIES {
-            self.floor = self.latest.values().copied().fold(floor, i64::max);
+            self.floor = self.latest.values().map(|t| t.latest).fold(floor, i64::max);
             self.latest.clear();
         }
-        fresh
+        observed
+    }
+
+    /// Starts the next generation: every row written so far is sealed.
+    fn seal(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
     }
 }
 
@@ -366,12 +451,10 @@ impl TableBuffer {
         TableBuffer {
             open: RowBuilder::new(name),
             open_fresh: true,
+            open_repeats: false,
             frozen: Vec::new(),
             frozen_rows: 0,
-            clock: SeriesClock {
-                latest: HashMap::default(),
-                floor,
-            },
+            clock: SeriesClock::new(floor),
         }
     }
 
@@ -380,6 +463,8 @@ impl TableBuffer {
     fn reset(&mut self) -> Chunks {
         self.open = RowBuilder::new(&self.open.table);
         self.open_fresh = true;
+        self.open_repeats = false;
+        self.clock.seal();
         self.frozen_rows = 0;
         std::mem::take(&mut self.frozen)
     }
@@ -391,7 +476,9 @@ impl TableBuffer {
         }
         let time = line.timestamp.unwrap_or_default();
         let (series, repeated) = self.open.push(line, text);
-        self.open_fresh &= self.clock.observe(series, time) && !repeated;
+        let observed = self.clock.observe(series, time);
+        self.open_fresh &= observed.fresh && !repeated;
+        self.open_repeats |= observed.repeats;
         if self.open.rows >= FREEZE_ROWS {
             self.freeze();
         }
@@ -403,6 +490,7 @@ impl TableBuffer {
             self.freeze();
         }
         let mut fresh = !chunk.repeated;
+        let mut repeats = false;
         if let Some(times) = chunk
             .batch
             .column(0)
@@ -411,16 +499,20 @@ impl TableBuffer {
         {
             for (&series, &time) in chunk.series.iter().zip(times.values()) {
                 // Every row is observed, fresh or not, to keep the clock whole.
-                fresh &= self.clock.observe(series, time);
+                let observed = self.clock.observe(series, time);
+                fresh &= observed.fresh;
+                repeats |= observed.repeats;
             }
         } else {
             fresh = false;
+            repeats = true;
         }
         self.frozen_rows += chunk.batch.num_rows();
         self.frozen.push(Chunk {
             batch: chunk.batch,
             range: chunk.range,
             fresh,
+            repeats,
         });
     }
 
@@ -434,8 +526,10 @@ impl TableBuffer {
                     batch,
                     range,
                     fresh: self.open_fresh,
+                    repeats: self.open_repeats,
                 });
                 self.open_fresh = true;
+                self.open_repeats = false;
             }
             Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.open.table),
         }

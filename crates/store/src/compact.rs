@@ -11,7 +11,7 @@
 //! is over is merged into one file (up to [`MAX_COLD_MERGE_BYTES`]); no day
 //! keeps more than [`MAX_FILES_PER_DAY`] files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,8 +28,8 @@ use crate::manifest::{Manifest, ParquetFile};
 use crate::merge::{Input, SortedMerge};
 use crate::rollup::{coarsen, merge_partials, RollupGrain, RollupLayout};
 use crate::{
-    arrow_schema, cutoff_for, keep_after, lock, persist, read_lock, retention_cutoff,
-    rollup_cutoff, write_lock, Inner, COMPACT_AT_FILES,
+    arrow_schema, cutoff_for, keep_after, keeps_rollups, lock, persist, read_lock,
+    retention_cutoff, rollup_cutoff, write_lock, Inner, COMPACT_AT_FILES,
 };
 
 /// A day never keeps more files than this: past it, all are merged.
@@ -66,6 +66,17 @@ fn plan_merge(sizes: &[u64], cold: bool) -> Option<Range<usize>> {
     (n - start >= 2).then_some(start..n)
 }
 
+/// Whether compaction merges raw day `day` (of `files`, database `db`)
+/// whole and rebuilds its rollups from the merged rows: some of its rows
+/// are not in the rollups once each (written while the database kept none,
+/// or repeating earlier rows), the database keeps rollups, and the whole
+/// day is within its raw retention, so every row rolled up is still there.
+fn rebuilds_rollups(catalog: &Catalog, db: &str, day: i64, files: &[ParquetFile]) -> bool {
+    files.iter().any(|f| f.repeats || f.unrolled)
+        && keeps_rollups(catalog, db)
+        && retention_cutoff(catalog, db).is_none_or(|c| day.saturating_mul(persist::DAY_NANOS) >= c)
+}
+
 impl Inner {
     /// Merges, in each (database, table, day), the files [`plan_merge`]
     /// picks into one sorted, deduplicated file; returns how many days it
@@ -85,9 +96,22 @@ impl Inner {
                 .push(file.clone());
         }
         let mut merged = self.derive_daily_rollups(&catalog, &mut manifest, &days)?;
+        // (database, rollup table, day) rebuilt from raw rows this round:
+        // the files `days` lists for them are gone.
+        let mut rebuilt: HashSet<(String, String, i64)> = HashSet::new();
         for ((db, table, rollup, day), files) in days {
+            if rollup && rebuilt.contains(&(db.clone(), table.clone(), day)) {
+                continue;
+            }
+            // Sorted by table name, a raw table comes before its rollups.
+            let rebuild = !rollup && rebuilds_rollups(&catalog, &db, day, &files);
             let sizes: Vec<u64> = files.iter().map(|f| f.bytes).collect();
-            let Some(mut range) = plan_merge(&sizes, day < today) else {
+            let planned = if rebuild {
+                Some(0..files.len())
+            } else {
+                plan_merge(&sizes, day < today)
+            };
+            let Some(mut range) = planned else {
                 continue;
             };
             let number = manifest.next_file + 1;
@@ -128,14 +152,21 @@ impl Inner {
                 let fresh = range.len() == files.len() || inputs.iter().all(|f| f.fresh);
                 let cutoff = retention_cutoff(&catalog, &db);
                 let unrolled = inputs.iter().any(|f| f.unrolled);
+                let repeats = inputs.iter().any(|f| f.repeats);
                 self.merge_files(&table, &schema, inputs, cutoff)
                     .and_then(|merged| {
                         self.write_file((&db, &table), number, &schema, merged, fresh, false)
                     })
-                    .map(|written| written.map(|file| ParquetFile { unrolled, ..file }))
+                    .map(|written| {
+                        written.map(|file| ParquetFile {
+                            unrolled,
+                            repeats,
+                            ..file
+                        })
+                    })
             };
             let inputs = &files[range];
-            let written = match written {
+            let mut written = match written {
                 Ok(w) => w,
                 // A damaged input or a failed write: this day stays as it
                 // is (scans report a damaged file); the others are merged.
@@ -144,10 +175,41 @@ impl Inner {
                     continue;
                 }
             };
-            let names: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
+            let mut names: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
+            let mut rollups = Vec::new();
+            if let Some(file) = written.as_mut().filter(|_| rebuild) {
+                match self.rebuild_rollups(&catalog, (&db, &table), file, number + 1) {
+                    Ok(files) => {
+                        // The day's rollups now come from all its rows, once each.
+                        file.unrolled = false;
+                        file.repeats = false;
+                        for grain in RollupGrain::ALL {
+                            rebuilt.insert((db.clone(), grain.table_name(&table), day));
+                        }
+                        names.extend(
+                            manifest
+                                .files
+                                .iter()
+                                .filter(|f| {
+                                    f.rollup
+                                        && f.db == db
+                                        && f.min_time.div_euclid(persist::DAY_NANOS) == day
+                                        && RollupGrain::of_table(&f.table)
+                                            .is_some_and(|(raw, _)| raw == table)
+                                })
+                                .map(|f| f.name.clone()),
+                        );
+                        rollups = files;
+                    }
+                    // The merged file keeps its inputs' marks: the rollups
+                    // still do not cover it, and the next round tries again.
+                    Err(e) => tracing::error!("not rebuilding the rollups of {db}.{table}: {e}"),
+                }
+            }
             manifest.files.retain(|f| !names.contains(&f.name));
-            manifest.next_file = number;
+            manifest.next_file = number + rollups.len() as u64;
             manifest.files.extend(written);
+            manifest.files.extend(rollups);
             // Committed day by day: a crash or a stop keeps the days done.
             self.save_manifest(&manifest)?;
             write_lock(&self.buffer).manifest = manifest.clone();
@@ -165,6 +227,51 @@ impl Inner {
             }
         }
         Ok(merged)
+    }
+
+    /// Writes the rollups, at every grain, of the rows of raw file `file`
+    /// (the whole of its day, sorted and deduplicated) as files numbered
+    /// from `first`; returns them. Read batch by batch, partial rows merged.
+    fn rebuild_rollups(
+        &self,
+        catalog: &Catalog,
+        (db, table): (&str, &str),
+        file: &ParquetFile,
+        first: u64,
+    ) -> Result<Vec<ParquetFile>, StoreError> {
+        let Some(schema) = catalog.table(db, table).map(arrow_schema) else {
+            return Ok(Vec::new());
+        };
+        let layout = RollupLayout::of(&schema);
+        let mut parts = vec![Vec::new(); RollupGrain::ALL.len()];
+        for batch in persist::read_parquet_batches(&self.data_file(&file.name))? {
+            let batch = align(&batch?, &schema, table)?;
+            for (part, grain) in parts.iter_mut().zip(RollupGrain::ALL) {
+                part.push(layout.summarise(table, &batch, grain)?);
+            }
+        }
+        let cutoff = rollup_cutoff(catalog, db);
+        let mut written = Vec::new();
+        for (part, grain) in parts.into_iter().zip(RollupGrain::ALL) {
+            let name = grain.table_name(table);
+            let all =
+                concat_batches(&layout.schema, &part).map_err(|source| StoreError::Arrow {
+                    table: name.clone(),
+                    source,
+                })?;
+            let rows = keep_after(&merge_partials(&name, &layout, &all)?, cutoff, &name)?;
+            let number = first + written.len() as u64;
+            let rows = std::iter::once(Ok(rows));
+            written.extend(self.write_file(
+                (db, &name),
+                number,
+                &layout.schema,
+                rows,
+                true,
+                true,
+            )?);
+        }
+        Ok(written)
     }
 
     /// Writes the daily rollups of each day that has half-hour rollups but

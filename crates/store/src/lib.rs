@@ -63,7 +63,10 @@
 //! with rows still in memory rolled up at scan time; compaction merges
 //! their partial rows, and they have their own retention
 //! ([`Store::set_rollup_retention`]). A database can keep none
-//! ([`Store::set_rollups`]). See [`RollupGrain`].
+//! ([`Store::set_rollups`]). A point written again after its first write
+//! was sealed would be rolled up twice: its file is marked, the rollups do
+//! not cover the table ([`Store::rollups_cover`]) until compaction merges
+//! its day whole and rebuilds the day's rollups from it. See [`RollupGrain`].
 //!
 //! # On disk
 //!
@@ -418,8 +421,11 @@ impl Store {
     /// Whether every UTC day of raw table `db.table` that has persisted
     /// files also has rollup files at `grain` (false for data stored before
     /// weir wrote them, until compaction derives them or the day is
-    /// rewritten), and no raw file was written while the database kept no
-    /// rollups ([`Store::set_rollups`]). For daily rollups a day counts when it has raw or
+    /// rewritten), no raw file was written while the database kept no
+    /// rollups ([`Store::set_rollups`]), and no rows that may repeat
+    /// persisted ones (same series and time, written again: the rollups
+    /// would count both) wait, in memory or in a file, for compaction to
+    /// rebuild their day's rollups. For daily rollups a day counts when it has raw or
     /// half-hour files and starts at or after [`Store::first_whole_rollup_day`].
     pub fn rollups_cover(&self, db: &str, table: &str, grain: RollupGrain) -> bool {
         let from = self.first_whole_rollup_day(db);
@@ -443,7 +449,8 @@ impl Store {
             .filter(|f| {
                 grain != RollupGrain::Day || day(f).saturating_mul(persist::DAY_NANOS) >= from
             })
-            .all(|f| !f.unrolled && rolled.contains(&day(f)))
+            .all(|f| !f.unrolled && !f.repeats && rolled.contains(&day(f)))
+            && !buffer.may_repeat_persisted(db, table)
     }
 
     /// The first UTC midnight (ns) from which database `db`'s daily rollup
@@ -811,9 +818,13 @@ impl Inner {
         // Days persisted before weir wrote daily rollups: compaction
         // derives their daily rows from all their half-hour rows at once, so
         // a late row for one must not start a daily file of its own.
-        let undaily = read_lock(&self.buffer)
-            .manifest
-            .days_without_daily_rollups();
+        let (undaily, persisted) = {
+            let buffer = read_lock(&self.buffer);
+            (
+                buffer.manifest.days_without_daily_rollups(),
+                buffer.manifest.files.clone(),
+            )
+        };
         for generation in &sealed {
             let mut tables: Vec<_> = generation.tables.iter().collect();
             tables.sort_by(|a, b| a.0.cmp(b.0));
@@ -832,6 +843,7 @@ impl Inner {
                     .map(|c| align(&c.batch, &schema, table))
                     .collect::<Result<Vec<_>, _>>()?;
                 let fresh = chunks.iter().all(|c| c.fresh);
+                let may_repeat = chunks.iter().any(|c| c.repeats);
                 let sorted = persist::sort_dedup(table, &schema, &batches)?;
                 let layout = RollupLayout::of(&schema);
                 let keeps_rollups = keeps_rollups(&catalog, db);
@@ -855,11 +867,25 @@ impl Inner {
                         let kept = keep_after(&rolled, rollup_cutoff(&catalog, db), table)?;
                         rollups.push((grain.table_name(table), kept));
                     }
+                    // A day over the time of an earlier raw file may repeat
+                    // its rows, which these rollups would count again.
+                    let repeats = keeps_rollups
+                        && may_repeat
+                        && persist::time_bounds(&day).is_some_and(|(min, max)| {
+                            persisted.iter().chain(&files).any(|f| {
+                                !f.rollup
+                                    && f.db == *db
+                                    && f.table == *table
+                                    && f.min_time <= max
+                                    && min <= f.max_time
+                            })
+                        });
                     let day = std::iter::once(keep_after(&day, cutoff, table));
                     if let Some(mut file) =
                         self.write_file((db, table), next_file + 1, &schema, day, fresh, false)?
                     {
                         file.unrolled = !keeps_rollups;
+                        file.repeats = repeats;
                         next_file += 1;
                         summary.rows += file.rows;
                         summary.files += 1;
@@ -945,6 +971,7 @@ impl Inner {
             fresh,
             rollup,
             unrolled: false,
+            repeats: false,
         }))
     }
 

@@ -389,12 +389,7 @@ fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() 
     // only, and the rollups no longer cover the table.
     store.set_rollups("db", false).unwrap();
     write(&store, day + 3_600, 50);
-    let rolled_rows = |store: &Store| {
-        let rollups = all(store, "m_30m");
-        let rows = rollups.column_by_name("_rows").unwrap();
-        let rows = rows.as_any().downcast_ref::<UInt64Array>().unwrap();
-        rows.iter().flatten().sum::<u64>()
-    };
+    let rolled_rows = |store: &Store| rolled_rows(store, RollupGrain::HalfHour);
     assert_eq!(rolled_rows(&store), 150, "rows in memory are not rolled up");
     store.persist().unwrap();
     assert!(!store.rollups_cover("db", "m", RollupGrain::HalfHour));
@@ -432,4 +427,95 @@ fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() 
         4 * 150,
         "every raw row is kept"
     );
+    // Compaction rolls up the days persisted meanwhile from their rows.
+    store.compact().unwrap();
+    assert!(store.files().iter().all(|f| !f.unrolled));
+    assert_eq!(covered(&store), [true, true]);
+    assert_eq!(rolled_rows(&store), 4 * 150);
+    assert_eq!(assert_rollups_match_raw(&store), 0);
+}
+
+/// The rollups' total row count at `grain`.
+fn rolled_rows(store: &Store, grain: RollupGrain) -> u64 {
+    let rollups = all(store, &grain.table_name("m"));
+    let rows = rollups.column_by_name("_rows").unwrap();
+    let rows = rows.as_any().downcast_ref::<UInt64Array>().unwrap();
+    rows.iter().flatten().sum()
+}
+
+fn covered(store: &Store) -> [bool; 2] {
+    RollupGrain::ALL.map(|grain| store.rollups_cover("db", "m", grain))
+}
+
+#[test]
+fn points_written_again_are_never_rolled_up_twice_once_compaction_rebuilds_their_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let day = 1_700_006_400; // a UTC midnight
+    write(&store, day, 200);
+    store.persist().unwrap();
+    // Later rows of the same series, and a new series starting earlier
+    // than the others' latest rows: nothing repeats.
+    write(&store, day + 200 * 37, 50);
+    store
+        .write_lines(
+            "db",
+            format!("m,host=late f=5 {}\n", day + 60).as_bytes(),
+            Precision::Seconds,
+        )
+        .unwrap();
+    store.persist().unwrap();
+    assert!(store.files().iter().all(|f| !f.repeats));
+    assert_eq!(covered(&store), [true, true]);
+    assert_eq!(
+        assert_rollups_match_raw(&store),
+        2 * 3,
+        "a partial row per host and grain"
+    );
+
+    // A batch delivered again (its acknowledgement lost): the same points.
+    write(&store, day, 200);
+    assert_eq!(
+        covered(&store),
+        [false, false],
+        "in memory, it would count twice"
+    );
+    store.persist().unwrap();
+    assert!(store.files().iter().any(|f| f.repeats));
+    assert_eq!(covered(&store), [false, false]);
+    // What the mark protects from: raw scans deduplicate, rollups add up.
+    let raw_rows = all(&store, "m").num_rows() as u64;
+    assert_eq!(raw_rows, 3 * 250 + 1);
+    assert_eq!(rolled_rows(&store, RollupGrain::Day), raw_rows + 3 * 200);
+
+    // Compaction merges the day whole and rebuilds its rollups from it,
+    // also after a restart.
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(covered(&store), [false, false]);
+    assert!(store.compact().unwrap() > 0);
+    assert!(store.files().iter().all(|f| !f.repeats));
+    assert_eq!(covered(&store), [true, true]);
+    for grain in RollupGrain::ALL {
+        assert_eq!(rolled_rows(&store, grain), raw_rows, "{grain:?}");
+    }
+    assert_eq!(
+        assert_rollups_match_raw(&store),
+        0,
+        "one row per series and bucket"
+    );
+
+    // A field of an existing point sent on its own, later: the same point.
+    store
+        .write_lines(
+            "db",
+            format!("m,host=h1 ok=true {day}\n").as_bytes(),
+            Precision::Seconds,
+        )
+        .unwrap();
+    store.persist().unwrap();
+    assert_eq!(covered(&store), [false, false]);
+    store.compact().unwrap();
+    assert_eq!(covered(&store), [true, true]);
+    assert_eq!(rolled_rows(&store, RollupGrain::Day), raw_rows);
 }
