@@ -250,22 +250,31 @@ impl Buffer {
 
     /// Whether a buffered chunk of `db.table` with rows that may repeat
     /// earlier generations' meets the time of a persisted raw file of that
-    /// table: the table's rollups would count such rows twice.
-    pub(crate) fn may_repeat_persisted(&self, db: &str, table: &str) -> bool {
+    /// table that has rows in `time`: the table's rollups would count such
+    /// rows twice.
+    pub(crate) fn may_repeat_persisted(
+        &self,
+        db: &str,
+        table: &str,
+        time: &std::ops::Range<i64>,
+    ) -> bool {
         let persisted: Vec<RangeInclusive<i64>> = self
             .manifest
             .files
             .iter()
             .filter(|f| !f.rollup && f.db == db && f.table == table)
+            .filter(|f| f.min_time < time.end && time.start <= f.max_time)
             .map(|f| f.min_time..=f.max_time)
             .collect();
         if persisted.is_empty() {
             return false;
         }
         let meets = |r: &RangeInclusive<i64>| {
-            persisted
-                .iter()
-                .any(|p| p.start() <= r.end() && r.start() <= p.end())
+            *r.start() < time.end
+                && time.start <= *r.end()
+                && persisted
+                    .iter()
+                    .any(|p| p.start() <= r.end() && r.start() <= p.end())
         };
         let key = (db.to_owned(), table.to_owned());
         let live = self.databases.get(db).and_then(|t| t.get(table));
@@ -383,11 +392,16 @@ struct SeriesClock {
     /// Latest time of the rows written before the clock began, or of the
     /// series it forgot.
     floor: i64,
+    /// The same for rows of earlier generations only: a series it does not
+    /// know repeats only at or before this, so forgetting series does not
+    /// mark every later row that lags the newest one.
+    sealed_floor: i64,
     /// The generation being written: one more at each seal.
     generation: u32,
 }
 
-/// What the clock knows of one series.
+/// What the clock knows of one series since it began (or last forgot):
+/// the floors stand for everything before.
 #[derive(Debug, Clone, Copy)]
 struct SeriesTimes {
     /// Its latest time.
@@ -412,16 +426,17 @@ impl SeriesClock {
         SeriesClock {
             latest: HashMap::default(),
             floor,
+            sealed_floor: floor,
             generation: 0,
         }
     }
 
     /// Records a row of `series` at `time`.
     fn observe(&mut self, series: u64, time: i64) -> Observed {
-        let (floor, generation) = (self.floor, self.generation);
+        let generation = self.generation;
         let times = self.latest.entry(series).or_insert(SeriesTimes {
-            latest: floor,
-            sealed: floor,
+            latest: i64::MIN,
+            sealed: i64::MIN,
             generation,
         });
         if times.generation != generation {
@@ -429,12 +444,20 @@ impl SeriesClock {
             times.generation = generation;
         }
         let observed = Observed {
-            fresh: time > times.latest,
-            repeats: time <= times.sealed,
+            fresh: time > times.latest.max(self.floor),
+            repeats: time <= times.sealed.max(self.sealed_floor),
         };
         times.latest = times.latest.max(time);
         if self.latest.len() > MAX_TRACKED_SERIES {
-            self.floor = self.latest.values().map(|t| t.latest).fold(floor, i64::max);
+            for t in self.latest.values() {
+                self.floor = self.floor.max(t.latest);
+                let sealed = if t.generation == generation {
+                    t.sealed
+                } else {
+                    t.latest
+                };
+                self.sealed_floor = self.sealed_floor.max(sealed);
+            }
             self.latest.clear();
         }
         observed
@@ -533,5 +556,49 @@ impl TableBuffer {
             }
             Err(e) => tracing::error!("freezing the buffer of table {:?}: {e}", self.open.table),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_repeats_only_at_or_before_its_series_latest_in_earlier_generations() {
+        // Rows up to 100 were persisted before the clock began.
+        let mut clock = SeriesClock::new(100);
+        let row = |clock: &mut SeriesClock, series, time| {
+            let o = clock.observe(series, time);
+            (o.fresh, o.repeats)
+        };
+        assert_eq!(row(&mut clock, 1, 100), (false, true), "maybe persisted");
+        assert_eq!(row(&mut clock, 1, 150), (true, false));
+        // The same point again in the same generation: stale, deduplicated
+        // before anything is rolled up, so no repeat.
+        assert_eq!(row(&mut clock, 1, 150), (false, false));
+        clock.seal();
+        assert_eq!(row(&mut clock, 1, 150), (false, true), "sealed before");
+        assert_eq!(row(&mut clock, 1, 160), (true, false));
+        // Another series lagging series 1 repeats nothing of its own.
+        assert_eq!(row(&mut clock, 2, 120), (true, false));
+    }
+
+    #[test]
+    fn forgetting_series_keeps_rows_newer_than_the_sealed_ones_unmarked() {
+        let mut clock = SeriesClock::new(i64::MIN);
+        clock.observe(0, 1_000);
+        clock.seal();
+        // This generation reaches 5 000; then the clock forgets everything.
+        clock.observe(0, 5_000);
+        for series in 1..=MAX_TRACKED_SERIES as u64 {
+            clock.observe(series, 2_000);
+        }
+        assert!(clock.latest.is_empty(), "forgot");
+        // A row of a series lagging the newest one is stale but, being
+        // later than every sealed row, repeats nothing.
+        let lagging = clock.observe(7, 3_000);
+        assert!(!lagging.fresh && !lagging.repeats);
+        let old = clock.observe(8, 1_000);
+        assert!(!old.fresh && old.repeats);
     }
 }

@@ -10,6 +10,11 @@
 //! logarithmic number of times rather than once per compaction. A day that
 //! is over is merged into one file (up to [`MAX_COLD_MERGE_BYTES`]); no day
 //! keeps more than [`MAX_FILES_PER_DAY`] files.
+//!
+//! A day with a file whose rows its rollups do not hold once each (marked
+//! `repeats` or `unrolled`) is merged whole whatever its size, and its
+//! rollups are rebuilt from the merged file (only rebuilt, if the day is
+//! one file already).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
@@ -36,8 +41,9 @@ use crate::{
 pub const MAX_FILES_PER_DAY: usize = 32;
 /// A day that is over is merged whole while its files add up to at most
 /// this; larger days stay size-tiered, so a late write to a large day does
-/// not make compaction rewrite all of it. (Merges stream: memory holds a
-/// batch per input file, whatever the sizes.)
+/// not make compaction rewrite all of it — unless its rollups need a
+/// rebuild (see the module doc). (Merges stream: memory holds a batch per
+/// input file, whatever the sizes.)
 pub const MAX_COLD_MERGE_BYTES: u64 = 1 << 30;
 /// Rollup files are merged in memory (partial rows of a bucket combine
 /// in any order): at most this much Parquet at once.
@@ -114,8 +120,12 @@ impl Inner {
             let Some(mut range) = planned else {
                 continue;
             };
+            // A day that is one file already needs only its rollups rebuilt.
+            let alone = rebuild && files.len() == 1;
             let number = manifest.next_file + 1;
-            let written = if rollup {
+            let written = if alone {
+                Ok(files.first().cloned())
+            } else if rollup {
                 // Merged in memory: keep the newest files within the bound.
                 let mut bytes = 0;
                 while range.len() >= 2 {
@@ -175,10 +185,12 @@ impl Inner {
                     continue;
                 }
             };
+            // What the manifest drops, and what is deleted.
             let mut names: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
+            let first_rollup = if alone { number } else { number + 1 };
             let mut rollups = Vec::new();
             if let Some(file) = written.as_mut().filter(|_| rebuild) {
-                match self.rebuild_rollups(&catalog, (&db, &table), file, number + 1) {
+                match self.rebuild_rollups(&catalog, (&db, &table), file, first_rollup) {
                     Ok(files) => {
                         // The day's rollups now come from all its rows, once each.
                         file.unrolled = false;
@@ -202,12 +214,25 @@ impl Inner {
                         rollups = files;
                     }
                     // The merged file keeps its inputs' marks: the rollups
-                    // still do not cover it, and the next round tries again.
-                    Err(e) => tracing::error!("not rebuilding the rollups of {db}.{table}: {e}"),
+                    // still do not cover it, and the next round tries again
+                    // (with one file, its rollups only).
+                    Err(e) => {
+                        tracing::error!("not rebuilding the rollups of {db}.{table}: {e}");
+                        if alone {
+                            continue;
+                        }
+                    }
                 }
             }
-            manifest.files.retain(|f| !names.contains(&f.name));
-            manifest.next_file = number + rollups.len() as u64;
+            let kept = alone.then(|| files[0].name.clone());
+            manifest
+                .files
+                .retain(|f| !names.contains(&f.name) && Some(&f.name) != kept.as_ref());
+            if alone {
+                // Kept on disk: only its entry (marks cleared) is replaced.
+                names.retain(|n| Some(n) != kept.as_ref());
+            }
+            manifest.next_file = first_rollup - 1 + rollups.len() as u64;
             manifest.files.extend(written);
             manifest.files.extend(rollups);
             // Committed day by day: a crash or a stop keeps the days done.
@@ -231,7 +256,9 @@ impl Inner {
 
     /// Writes the rollups, at every grain, of the rows of raw file `file`
     /// (the whole of its day, sorted and deduplicated) as files numbered
-    /// from `first`; returns them. Read batch by batch, partial rows merged.
+    /// from `first`; returns them. Streams batch by batch, as the file is
+    /// sorted: a series and bucket cut between two batches keeps two
+    /// partial rows, which queries merge like any others.
     fn rebuild_rollups(
         &self,
         catalog: &Catalog,
@@ -243,25 +270,15 @@ impl Inner {
             return Ok(Vec::new());
         };
         let layout = RollupLayout::of(&schema);
-        let mut parts = vec![Vec::new(); RollupGrain::ALL.len()];
-        for batch in persist::read_parquet_batches(&self.data_file(&file.name))? {
-            let batch = align(&batch?, &schema, table)?;
-            for (part, grain) in parts.iter_mut().zip(RollupGrain::ALL) {
-                part.push(layout.summarise(table, &batch, grain)?);
-            }
-        }
         let cutoff = rollup_cutoff(catalog, db);
         let mut written = Vec::new();
-        for (part, grain) in parts.into_iter().zip(RollupGrain::ALL) {
+        for grain in RollupGrain::ALL {
             let name = grain.table_name(table);
-            let all =
-                concat_batches(&layout.schema, &part).map_err(|source| StoreError::Arrow {
-                    table: name.clone(),
-                    source,
-                })?;
-            let rows = keep_after(&merge_partials(&name, &layout, &all)?, cutoff, &name)?;
+            let rows = persist::read_parquet_batches(&self.data_file(&file.name))?.map(|batch| {
+                let batch = align(&batch?, &schema, table)?;
+                keep_after(&layout.summarise(table, &batch, grain)?, cutoff, &name)
+            });
             let number = first + written.len() as u64;
-            let rows = std::iter::once(Ok(rows));
             written.extend(self.write_file(
                 (db, &name),
                 number,

@@ -428,6 +428,18 @@ impl Store {
     /// rebuild their day's rollups. For daily rollups a day counts when it has raw or
     /// half-hour files and starts at or after [`Store::first_whole_rollup_day`].
     pub fn rollups_cover(&self, db: &str, table: &str, grain: RollupGrain) -> bool {
+        self.rollups_cover_range(db, table, grain, i64::MIN..i64::MAX)
+    }
+
+    /// [`Store::rollups_cover`] for the rows in `time` (ns, end exclusive)
+    /// only: whether the rollups answer a question about those.
+    pub fn rollups_cover_range(
+        &self,
+        db: &str,
+        table: &str,
+        grain: RollupGrain,
+        time: std::ops::Range<i64>,
+    ) -> bool {
         let from = self.first_whole_rollup_day(db);
         let rollup = grain.table_name(table);
         let half_hour = RollupGrain::HalfHour.table_name(table);
@@ -446,11 +458,12 @@ impl Store {
                     && ((!f.rollup && f.table == table)
                         || (grain == RollupGrain::Day && f.rollup && f.table == half_hour))
             })
+            .filter(|f| f.min_time < time.end && time.start <= f.max_time)
             .filter(|f| {
                 grain != RollupGrain::Day || day(f).saturating_mul(persist::DAY_NANOS) >= from
             })
             .all(|f| !f.unrolled && !f.repeats && rolled.contains(&day(f)))
-            && !buffer.may_repeat_persisted(db, table)
+            && !buffer.may_repeat_persisted(db, table, &time)
     }
 
     /// The first UTC midnight (ns) from which database `db`'s daily rollup
@@ -559,8 +572,9 @@ impl Store {
 
     /// Sets whether persists write rollups of database `db`'s tables (on
     /// for a new database). Rows persisted while they are off are not in
-    /// the rollups, ever: [`Store::rollups_cover`] is false for their
-    /// tables until retention has deleted those rows.
+    /// the rollups: [`Store::rollups_cover`] is false for their tables
+    /// until, rollups on again, compaction rolls up their days (those
+    /// wholly within the raw retention), or retention deletes the rows.
     pub fn set_rollups(&self, db: &str, on: bool) -> Result<(), StoreError> {
         self.update_database(db, |d| d.rollups_off = !on)
     }
@@ -606,7 +620,10 @@ impl Store {
     /// Merges the files of each (database, table, day) that has piled up
     /// files into one, dropping duplicates (for rollup tables: merging the
     /// partial rows of each series and bucket); returns how many
-    /// (table, day) pairs it merged, rollup tables included.
+    /// (table, day) pairs it merged, rollup tables included. A raw day
+    /// whose rows are not in its rollups once each (points written again,
+    /// rows persisted while rollups were off) is merged whole and its
+    /// rollups are rebuilt from it, counting as one pair.
     /// The background persister does this by itself.
     pub fn compact(&self) -> Result<usize, StoreError> {
         self.inner.compact()

@@ -42,10 +42,11 @@ pub struct ParquetFile {
     /// with such rows): its table's rollups do not cover them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unrolled: bool,
-    /// Raw rows persisted from a stale chunk over the time of earlier raw
-    /// files: some may repeat (same series and time) rows of those, which
-    /// scans deduplicate but its day's rollups count twice — so its
-    /// table's rollups do not cover it until compaction rebuilds them.
+    /// Raw rows persisted from chunks that may repeat (same series and
+    /// time) rows of earlier generations, over the time of earlier raw
+    /// files: scans deduplicate such rows but its day's rollups count them
+    /// twice, so its table's rollups do not cover it until compaction
+    /// rebuilds them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub repeats: bool,
 }

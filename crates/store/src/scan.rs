@@ -239,7 +239,8 @@ impl Inner {
     /// [`Inner::plan_scan`] of a rollup table `table` of raw table `raw`:
     /// its files as they are (partial rows included: queries merge them),
     /// and the rollups of the raw rows still in memory, computed now —
-    /// unless the database keeps no rollups: those rows will never have any.
+    /// unless the database keeps no rollups: those rows have none until
+    /// rollups are on again and compaction rolls up their days.
     fn plan_rollup_scan(
         &self,
         db: &str,

@@ -427,9 +427,11 @@ fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() 
         4 * 150,
         "every raw row is kept"
     );
-    // Compaction rolls up the days persisted meanwhile from their rows.
+    // Compaction rolls up the days persisted meanwhile from their rows
+    // (day + 1 is one file: rolled up, kept as it is).
     store.compact().unwrap();
     assert!(store.files().iter().all(|f| !f.unrolled));
+    assert_eq!(all(&store, "m").num_rows(), 4 * 150);
     assert_eq!(covered(&store), [true, true]);
     assert_eq!(rolled_rows(&store), 4 * 150);
     assert_eq!(assert_rollups_match_raw(&store), 0);
@@ -473,7 +475,10 @@ fn points_written_again_are_never_rolled_up_twice_once_compaction_rebuilds_their
         "a partial row per host and grain"
     );
 
-    // A batch delivered again (its acknowledgement lost): the same points.
+    // The next day, then a batch of the first delivered again (its
+    // acknowledgement lost): the same points.
+    write(&store, day + 86_400, 10);
+    store.persist().unwrap();
     write(&store, day, 200);
     assert_eq!(
         covered(&store),
@@ -483,9 +488,17 @@ fn points_written_again_are_never_rolled_up_twice_once_compaction_rebuilds_their
     store.persist().unwrap();
     assert!(store.files().iter().any(|f| f.repeats));
     assert_eq!(covered(&store), [false, false]);
+    // Questions about the next day alone are still answered by rollups.
+    let nanos = |s: i64| s * 1_000_000_000;
+    let next_day = nanos(day + 86_400)..nanos(day + 2 * 86_400);
+    let first_hour = nanos(day)..nanos(day + 3_600);
+    for grain in RollupGrain::ALL {
+        assert!(store.rollups_cover_range("db", "m", grain, next_day.clone()));
+        assert!(!store.rollups_cover_range("db", "m", grain, first_hour.clone()));
+    }
     // What the mark protects from: raw scans deduplicate, rollups add up.
     let raw_rows = all(&store, "m").num_rows() as u64;
-    assert_eq!(raw_rows, 3 * 250 + 1);
+    assert_eq!(raw_rows, 3 * 250 + 1 + 3 * 10);
     assert_eq!(rolled_rows(&store, RollupGrain::Day), raw_rows + 3 * 200);
 
     // Compaction merges the day whole and rebuilds its rollups from it,

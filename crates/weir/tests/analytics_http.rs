@@ -757,3 +757,57 @@ fn a_database_keeps_its_rollups_longer_than_its_raw_rows() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_batch_delivered_twice_is_never_counted_twice_and_rollups_answer_again_once_compacted() {
+    let (_tmp, dir) = data_dir();
+    let weir = server(&dir, &[]);
+    let token = weir.admin().to_owned();
+    let t = Some(token.as_str());
+    let rows = load(&weir.url, t).len() as u64;
+    // Stopped cleanly: persisted, then compacted at the next start.
+    weir.stop();
+    let weir = server(&dir, &[]);
+    let url = &weir.url;
+    let start = 1_700_000_000i64 - 1_700_000_000 % 86_400;
+    let cdf = format!(
+        "/api/v1/cdf?db=net&table=probe_http&field=ttfb_us&points=10&start={start}&end={}",
+        start + 2 * 86_400
+    );
+    let counted = |j: &Value| j["groups"][0]["count"].as_u64().unwrap();
+    let answer = get_json(url, t, &cdf);
+    assert_eq!(answer["source"], "rollup");
+    assert_eq!(counted(&answer), rows);
+
+    // The same batch again, as a client resends one whose acknowledgement
+    // it lost: the rollups would count it twice, so the raw rows answer.
+    load(url, t);
+    let answer = get_json(url, t, &cdf);
+    assert_eq!(answer["source"], "raw", "{answer}");
+    assert_eq!(counted(&answer), rows);
+    let (status, body) = get(url, t, &format!("{cdf}&source=rollup"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("written again"), "{body}");
+
+    // Persisted at the stop; compaction after the next start rebuilds the
+    // two days' rollups from their rows, once each.
+    weir.stop();
+    let weir = server(&dir, &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answer = loop {
+        let answer = get_json(&weir.url, t, &cdf);
+        if answer["source"] == "rollup" {
+            break answer;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answer}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(counted(&answer), rows);
+    let sum = common::rows(
+        &weir.url,
+        t,
+        "net",
+        "SELECT CAST(sum(_rows) AS BIGINT) AS n FROM probe_http_1d",
+    );
+    assert_eq!(sum[0]["n"], rows);
+}

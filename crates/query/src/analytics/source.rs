@@ -79,7 +79,7 @@ impl Source {
                 days: whole_days(engine, p, dims, now),
             })
         };
-        let why_not = why_not_rollups(engine, p, field, columns);
+        let why_not = why_not_rollups(engine, p, field, columns, now);
         match (wanted, why_not) {
             ("rollup", Some(reason)) => {
                 Err(format!("source: rollups cannot answer this: {reason}").into())
@@ -255,6 +255,7 @@ fn why_not_rollups(
     p: &Params,
     field: Option<&str>,
     columns: &[(&str, bool)],
+    now: i64,
 ) -> Option<String> {
     if !engine.store.keeps_rollups(&p.db) {
         return Some(format!(
@@ -269,12 +270,19 @@ fn why_not_rollups(
     let Some(schema) = engine.store.table_schema(&p.db, &rollup) else {
         return Some(format!("table {:?} has no rollups", p.table));
     };
+    // The half-hours the answer reads, whole: from the one holding the
+    // start to the one holding the last instant before the end.
+    let half_hour = RollupGrain::HalfHour;
+    let time = p.start.map_or(i64::MIN, |s| half_hour.floor(s))
+        ..half_hour
+            .floor(p.end.unwrap_or(now).saturating_sub(1))
+            .saturating_add(half_hour.nanos());
     if !engine
         .store
-        .rollups_cover(&p.db, &p.table, RollupGrain::HalfHour)
+        .rollups_cover_range(&p.db, &p.table, half_hour, time)
     {
         return Some(format!(
-            "some of table {:?} was stored before weir kept rollups, or while its database kept none",
+            "some of table {:?} was stored before weir kept rollups or while its database kept none, or holds points written again that compaction has not yet rolled up once",
             p.table
         ));
     }
@@ -354,6 +362,8 @@ fn whole_days(
     let daily = day.table_name(&p.table);
     let usable = !half_hourly
         && engine.store.is_rollup_table(&p.db, &daily)
-        && engine.store.rollups_cover(&p.db, &p.table, day);
+        && engine
+            .store
+            .rollups_cover_range(&p.db, &p.table, day, from..to);
     usable.then_some((daily, from, to))
 }
