@@ -374,7 +374,7 @@ fn days_stored_before_daily_rollups_get_them_from_their_half_hours() {
 }
 
 #[test]
-fn a_database_with_rollups_off_persists_none_and_its_rollups_stop_covering_it() {
+fn a_database_with_rollups_off_persists_none_and_is_rolled_up_by_compaction_once_they_are_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let day = 1_700_006_400; // a UTC midnight
