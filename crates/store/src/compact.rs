@@ -185,8 +185,12 @@ impl Inner {
                     continue;
                 }
             };
-            // What the manifest drops, and what is deleted.
-            let mut names: Vec<String> = inputs.iter().map(|f| f.name.clone()).collect();
+            // The files deleted (a day rebuilt in place keeps its file).
+            let mut names: Vec<String> = if alone {
+                Vec::new()
+            } else {
+                inputs.iter().map(|f| f.name.clone()).collect()
+            };
             let first_rollup = if alone { number } else { number + 1 };
             let mut rollups = Vec::new();
             if let Some(file) = written.as_mut().filter(|_| rebuild) {
@@ -224,14 +228,11 @@ impl Inner {
                     }
                 }
             }
-            let kept = alone.then(|| files[0].name.clone());
-            manifest
-                .files
-                .retain(|f| !names.contains(&f.name) && Some(&f.name) != kept.as_ref());
-            if alone {
-                // Kept on disk: only its entry (marks cleared) is replaced.
-                names.retain(|n| Some(n) != kept.as_ref());
-            }
+            // The written file's entry replaces the old one of a day
+            // rebuilt in place (marks cleared).
+            manifest.files.retain(|f| {
+                !names.contains(&f.name) && written.as_ref().is_none_or(|w| w.name != f.name)
+            });
             manifest.next_file = first_rollup - 1 + rollups.len() as u64;
             manifest.files.extend(written);
             manifest.files.extend(rollups);
@@ -256,9 +257,11 @@ impl Inner {
 
     /// Writes the rollups, at every grain, of the rows of raw file `file`
     /// (the whole of its day, sorted and deduplicated) as files numbered
-    /// from `first`; returns them. Streams batch by batch, as the file is
-    /// sorted: a series and bucket cut between two batches keeps two
-    /// partial rows, which queries merge like any others.
+    /// from `first`; returns them. One read of the file, batch by batch:
+    /// each batch's half-hour rows are written as they come (a series and
+    /// bucket cut between two batches keeps two partial rows, which queries
+    /// merge like any others), and its daily rows, coarsened from them, are
+    /// kept (one per series and batch) and merged at the end.
     fn rebuild_rollups(
         &self,
         catalog: &Catalog,
@@ -271,23 +274,38 @@ impl Inner {
         };
         let layout = RollupLayout::of(&schema);
         let cutoff = rollup_cutoff(catalog, db);
+        let (half_hour, day) = (RollupGrain::HalfHour, RollupGrain::Day);
+        let (half_hourly, daily) = (half_hour.table_name(table), day.table_name(table));
+        let mut days = Vec::new();
+        let rows = persist::read_parquet_batches(&self.data_file(&file.name))?.map(|batch| {
+            let rows = layout.summarise(table, &align(&batch?, &schema, table)?, half_hour)?;
+            // Coarsened before the cutoff applies: the day holding it keeps
+            // no daily row, as at persist.
+            days.push(coarsen(&daily, &layout, &rows, day)?);
+            keep_after(&rows, cutoff, &half_hourly)
+        });
         let mut written = Vec::new();
-        for grain in RollupGrain::ALL {
-            let name = grain.table_name(table);
-            let rows = persist::read_parquet_batches(&self.data_file(&file.name))?.map(|batch| {
-                let batch = align(&batch?, &schema, table)?;
-                keep_after(&layout.summarise(table, &batch, grain)?, cutoff, &name)
-            });
-            let number = first + written.len() as u64;
-            written.extend(self.write_file(
-                (db, &name),
-                number,
-                &layout.schema,
-                rows,
-                true,
-                true,
-            )?);
-        }
+        written.extend(self.write_file(
+            (db, &half_hourly),
+            first,
+            &layout.schema,
+            rows,
+            true,
+            true,
+        )?);
+        let days = concat_batches(&layout.schema, &days).map_err(|source| StoreError::Arrow {
+            table: daily.clone(),
+            source,
+        })?;
+        let days = keep_after(&merge_partials(&daily, &layout, &days)?, cutoff, &daily)?;
+        written.extend(self.write_file(
+            (db, &daily),
+            first + written.len() as u64,
+            &layout.schema,
+            std::iter::once(Ok(days)),
+            true,
+            true,
+        )?);
         Ok(written)
     }
 

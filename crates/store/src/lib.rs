@@ -835,13 +835,9 @@ impl Inner {
         // Days persisted before weir wrote daily rollups: compaction
         // derives their daily rows from all their half-hour rows at once, so
         // a late row for one must not start a daily file of its own.
-        let (undaily, persisted) = {
-            let buffer = read_lock(&self.buffer);
-            (
-                buffer.manifest.days_without_daily_rollups(),
-                buffer.manifest.files.clone(),
-            )
-        };
+        let undaily = read_lock(&self.buffer)
+            .manifest
+            .days_without_daily_rollups();
         for generation in &sealed {
             let mut tables: Vec<_> = generation.tables.iter().collect();
             tables.sort_by(|a, b| a.0.cmp(b.0));
@@ -885,11 +881,13 @@ impl Inner {
                         rollups.push((grain.table_name(table), kept));
                     }
                     // A day over the time of an earlier raw file may repeat
-                    // its rows, which these rollups would count again.
+                    // its rows, which these rollups would count again. (The
+                    // manifest changes only under `persist_lock`, held here.)
                     let repeats = keeps_rollups
                         && may_repeat
                         && persist::time_bounds(&day).is_some_and(|(min, max)| {
-                            persisted.iter().chain(&files).any(|f| {
+                            let buffer = read_lock(&self.buffer);
+                            buffer.manifest.files.iter().chain(&files).any(|f| {
                                 !f.rollup
                                     && f.db == *db
                                     && f.table == *table
